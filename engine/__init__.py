@@ -1,0 +1,22 @@
+"""portside's in-process container engine (no daemon).
+
+Everything a front end needs is re-exported here.
+"""
+from .api import Engine
+from .errors import (AmbiguousReference, CommandNotExecutable, CommandNotFound, DigestMismatch,
+                     EngineError, ImageFormatError, InUse, InvalidArgument, InvalidState,
+                     NameConflict, NeedsRoot, NetworkError, NoSuchContainer, NoSuchImage,
+                     NoSuchNetwork, NoSuchVolume, RegistryError, ResourceError, RuntimeFailure)
+from .records import (ContainerInfo, ContainerSpec, ContainerState, Event, HistoryEntry,
+                      ImageConfig, ImageInfo, LogLine, Mount, Progress, SystemInfo, VolumeInfo)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Engine", "EngineError", "AmbiguousReference", "CommandNotExecutable", "CommandNotFound",
+    "DigestMismatch", "ImageFormatError", "InUse", "InvalidArgument", "InvalidState",
+    "NameConflict", "NeedsRoot", "NetworkError", "NoSuchContainer", "NoSuchImage",
+    "NoSuchNetwork", "NoSuchVolume", "RegistryError", "ResourceError", "RuntimeFailure",
+    "ContainerInfo", "ContainerSpec", "ContainerState", "Event", "HistoryEntry", "ImageConfig",
+    "ImageInfo", "LogLine", "Mount", "Progress", "SystemInfo", "VolumeInfo", "__version__",
+]

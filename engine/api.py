@@ -1,0 +1,16 @@
+"""Engine: the one facade every front end calls.
+
+The facade is assembled from one part per area (images, containers, ...),
+each in its own module, so the recipe for each verb stays short and readable
+while the work lives in the subpackages.
+"""
+from __future__ import annotations
+
+from .api_images import ImagesAPI
+
+
+class Engine(ImagesAPI):
+    """The portside engine, in-process. Safe to use from several processes at once."""
+
+
+__all__ = ["Engine"]

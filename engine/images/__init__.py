@@ -1,0 +1,1 @@
+"""Images: content store, layers, archives, registry, bootstrap."""

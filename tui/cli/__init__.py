@@ -1,0 +1,78 @@
+"""The Docker-compatible command line: ``portside run|ps|images|...``.
+
+Each verb module registers its subcommands; a handler gets the engine and
+the parsed args and returns the exit code. Engine errors are printed as
+their message and exit 125 (or the error's own code), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from engine import Engine, EngineError, __version__
+
+from . import images as _images
+
+# Verb modules, in the order their verbs appear in --help.
+MODULES: list[object] = [_images]
+
+try:  # later areas register themselves when present
+    from . import containers as _containers
+    MODULES.insert(0, _containers)
+except ImportError:  # pragma: no cover - only while an area is being built
+    pass
+try:
+    from . import system as _system
+    MODULES.append(_system)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # Docker exits 125 on bad flags too.
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"portside: error: {message}\nSee 'portside --help'.\n")
+        sys.exit(125)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="portside", description="A daemonless container engine. "
+                "Run without arguments to open the full-screen app.")
+    p.add_argument("--root", help="state directory (default $PORTSIDE_ROOT or /var/lib/portside)")
+    p.add_argument("--run-dir", help="runtime directory (default /run/portside, or <root>/run)")
+    p.add_argument("--runtime", help="OCI runtime to use (runc or crun; default: probed)")
+    p.add_argument("-v", "--version", action="version", version=f"portside {__version__}")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+    for m in MODULES:
+        m.register(sub)  # type: ignore[attr-defined]
+    return p
+
+
+def make_engine(args: argparse.Namespace) -> Engine:
+    if getattr(args, "runtime", None):
+        # The engine reads its runtime choice from the environment, so the
+        # monitor's exit hook (a separate portside process) sees it too.
+        os.environ["PORTSIDE_RUNTIME"] = args.runtime
+    return Engine(args.root, args.run_dir)
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[..., int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        engine = None if getattr(args, "no_engine", False) else make_engine(args)
+        return func(engine, args) or 0
+    except EngineError as err:
+        sys.stderr.write(f"Error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
