@@ -7,27 +7,28 @@ their message and exit 125 (or the error's own code), never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from types import ModuleType
 from typing import Callable
 
 from engine import Engine, EngineError, __version__
 
-from . import images as _images
+# Verb modules, in the order their verbs appear in --help. Each has
+# ``register(subparsers)``.
+VERB_MODULES = ("containers", "container_io", "images", "volumes", "system")
 
-# Verb modules, in the order their verbs appear in --help.
-MODULES: list[object] = [_images]
 
-try:  # later areas register themselves when present
-    from . import containers as _containers
-    MODULES.insert(0, _containers)
-except ImportError:  # pragma: no cover - only while an area is being built
-    pass
-try:
-    from . import system as _system
-    MODULES.append(_system)
-except ImportError:  # pragma: no cover
-    pass
+def _modules() -> list[ModuleType]:
+    mods = []
+    for name in VERB_MODULES:
+        try:
+            mods.append(importlib.import_module(f"{__name__}.{name}"))
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+    return mods
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", help="OCI runtime to use (runc or crun; default: probed)")
     p.add_argument("-v", "--version", action="version", version=f"portside {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
-    for m in MODULES:
-        m.register(sub)  # type: ignore[attr-defined]
+    for m in _modules():
+        m.register(sub)
     return p
 
 
