@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
         parser.print_help()
         return 0
     try:
-        engine = None if getattr(args, "no_engine", False) else make_engine(args)
+        engine = make_engine(args) if getattr(func, "needs_engine", True) else None
         return func(engine, args) or 0
     except EngineError as err:
         sys.stderr.write(f"Error: {err}\n")

@@ -7,6 +7,7 @@ import time
 
 from engine import Engine, InvalidArgument, Progress
 
+from .common import confirm, group_help
 from .output import human_ago, human_size, print_json, table
 
 
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("which", choices=["busybox"])
     p.add_argument("--tag", default="busybox:latest")
     p.set_defaults(func=cmd_bootstrap)
-    image.set_defaults(func=lambda _e, _a: (image.print_help(), 0)[1], no_engine=True)
+    image.set_defaults(func=group_help(image))
 
 
 def _add_images(p: argparse.ArgumentParser) -> None:
@@ -253,11 +254,3 @@ def cmd_bootstrap(engine: Engine, a: argparse.Namespace) -> int:
     info = engine.bootstrap_busybox(a.tag)
     print(f"Built image: {', '.join(info.repo_tags)} {info.short_id}")
     return 0
-
-
-def confirm(prompt: str) -> bool:
-    """Ask on the terminal; with no terminal, refuse (use -f)."""
-    if not sys.stdin.isatty():
-        sys.stderr.write(prompt + "\nno terminal to confirm on: use -f to skip the question\n")
-        return False
-    return input(prompt).strip().lower() in ("y", "yes")
