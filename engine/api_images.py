@@ -169,6 +169,20 @@ class ImagesAPI(EngineBase):
         with self.lock("images"):
             return load_archive(self.image_store, source, progress=progress)
 
+    def pull(self, ref: str, *, progress: ProgressFn | None = None) -> ImageInfo:
+        """Pull an image from a registry (OCI distribution API, token auth).
+
+        Registries on 127.0.0.0/8 and localhost, and those listed in
+        ``PORTSIDE_INSECURE_REGISTRIES``, are spoken to over plain HTTP.
+
+        Raises:
+            RegistryError: unreachable registry, unknown image, access denied.
+            ImageFormatError: the registry sent malformed or mismatching content.
+        """
+        from .images.registry import pull
+        with self.lock("images"):
+            return pull(self.image_store, ref, progress=progress)
+
     def save(self, refs: list[str], output: str | os.PathLike[str] | BinaryIO, *,
              format: str = "docker-archive") -> None:
         """Write images to a tar: ``docker-archive`` (default) or ``oci-archive``.

@@ -219,11 +219,9 @@ class ImageStore:
             existing = self.layer(cid)
             if existing is not None:
                 # Keep the blob too so save can write it; it may come from another image.
-                with src.open() as f:
-                    self.blobs.put_stream(f, src.digest, tick)
+                self._put_layer_blob(src, tick)
                 return existing
-        with src.open() as f:
-            blob_digest, blob_size = self.blobs.put_stream(f, src.digest, tick)
+        blob_digest, blob_size = self._put_layer_blob(src, tick)
         dest_parent = self.paths.layers
         with self.blobs.open(blob_digest) as f:
             reader = HashingReader(decompressed(f))  # type: ignore[arg-type]
@@ -258,6 +256,15 @@ class ImageStore:
             finally:
                 if tmpdir.exists():
                     shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _put_layer_blob(self, src: LayerSource, tick: Callable[[int], None]) -> tuple[str, int]:
+        if src.digest is not None and self.blobs.has(src.digest):
+            # Verified when it came in; skip opening (a download, for pulls).
+            size = self.blobs.path(src.digest).stat().st_size
+            tick(size)
+            return src.digest, size
+        with src.open() as f:
+            return self.blobs.put_stream(f, src.digest, tick)
 
     def add_image(self, config_bytes: bytes, layers: list[LayerSource], tags: Iterable[str] = (),
                   manifest_digest: str = "", progress: ProgressFn | None = None,

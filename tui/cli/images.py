@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_save(sub.add_parser("save", help="Save images to a tar archive"))
     _add_import(sub.add_parser("import", help="Make an image from a rootfs tarball"))
     _add_history(sub.add_parser("history", help="Show the history of an image"))
+    _add_pull(sub.add_parser("pull", help="Pull an image from a registry"))
 
     image = sub.add_parser("image", help="Manage images")
     isub = image.add_subparsers(dest="image_verb", metavar="COMMAND", parser_class=type(image))
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_save(isub.add_parser("save", help="Save images to a tar archive"))
     _add_import(isub.add_parser("import", help="Make an image from a rootfs tarball"))
     _add_history(isub.add_parser("history", help="Show the history of an image"))
+    _add_pull(isub.add_parser("pull", help="Pull an image from a registry"))
     p = isub.add_parser("inspect", help="Show details of images as JSON")
     p.add_argument("images", nargs="+")
     p.set_defaults(func=cmd_inspect)
@@ -87,6 +89,12 @@ def _add_import(p: argparse.ArgumentParser) -> None:
                    help="Dockerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME")
     p.add_argument("-m", "--message", default="", help="commit message for the history")
     p.set_defaults(func=cmd_import)
+
+
+def _add_pull(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="[registry/]name[:tag|@digest]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_pull)
 
 
 def _add_history(p: argparse.ArgumentParser) -> None:
@@ -198,6 +206,16 @@ def cmd_load(engine: Engine, a: argparse.Namespace) -> int:
                 print(f"Loaded image: {t}")
         else:
             print(f"Loaded image ID: {i.id}")
+    return 0
+
+
+def cmd_pull(engine: Engine, a: argparse.Namespace) -> int:
+    progress = _ProgressBar() if (sys.stderr.isatty() and not a.quiet) else None
+    info = engine.pull(a.image, progress=progress)
+    if not a.quiet:
+        print(f"Digest: {info.digest}")
+        print(f"Status: Downloaded image for {info.repo_tags[0] if info.repo_tags else info.id}")
+    print(info.repo_tags[0] if info.repo_tags else info.id)
     return 0
 
 
