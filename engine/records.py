@@ -159,6 +159,120 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ContainerStats:
+    """One sample of a container's resource use (a row of ``docker stats``).
+
+    ``cpu_percent`` is of the host, like Docker: 100 is one full CPU, the
+    maximum is ``online_cpus * 100``; it is 0.0 in the first sample of a
+    container (there is no previous one to compare with).
+    """
+
+    id: str
+    name: str
+    time: datetime
+    cpu_percent: float
+    memory_usage: int            # bytes in use: cgroup usage minus inactive file cache
+    memory_limit: int            # the cgroup's limit, or host memory when unlimited
+    memory_percent: float
+    net_rx: int                  # bytes, all interfaces of the container's netns but lo
+    net_tx: int
+    block_read: int              # bytes
+    block_write: int
+    pids: int
+    cpu_usage_ns: int = 0        # cumulative CPU time of the cgroup
+    online_cpus: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process in a container (a row of ``docker top``)."""
+
+    pid: int                     # in the host's pid namespace
+    container_pid: int | None    # in the container's (NSpid); None if unknown
+    ppid: int
+    user: str
+    cpu_percent: float           # CPU time over its lifetime, like ps %CPU
+    memory_rss: int              # bytes
+    memory_percent: float        # of host memory
+    started: datetime | None
+    cpu_time: float              # seconds, user + system
+    status: str                  # psutil's: running, sleeping, stopped (paused), zombie...
+    command: str
+
+
+@dataclass(frozen=True)
+class ImageUsage:
+    """An image's share of disk (``system df -v``)."""
+
+    id: str
+    repo_tags: tuple[str, ...]
+    created: datetime | None
+    size: int                    # all its layers
+    shared_size: int             # layers other images use too
+    unique_size: int             # layers only it uses
+    containers: int              # containers made from it
+
+
+@dataclass(frozen=True)
+class ContainerUsage:
+    """A container's writable layer on disk (``system df -v``)."""
+
+    id: str
+    name: str
+    image: str
+    command: str
+    created: datetime | None
+    status: str
+    size: int                    # bytes in its writable layer
+    local_volumes: int
+
+
+@dataclass(frozen=True)
+class VolumeUsage:
+    """A volume's size and users (``system df -v``)."""
+
+    name: str
+    links: int                   # containers using it
+    size: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """One row of ``system df``: totals for one kind of object."""
+
+    type: str                    # Images | Containers | Local Volumes | Build Cache
+    total: int
+    active: int
+    size: int
+    reclaimable: int             # bytes a prune would free
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """What ``system df`` shows: the summary and (``-v``) each object."""
+
+    summary: tuple[UsageSummary, ...]
+    images: tuple[ImageUsage, ...] = ()
+    containers: tuple[ContainerUsage, ...] = ()
+    volumes: tuple[VolumeUsage, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What ``system prune`` removed."""
+
+    containers: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    space_reclaimed: int = 0
+
+
+@dataclass(frozen=True)
 class SystemInfo:
     """Facts about this host and engine (``portside info``)."""
 
