@@ -324,3 +324,12 @@ class ContainerSpec:
     memory: int | None = None                     # bytes
     cpus: float | None = None
     pids_limit: int | None = None
+    # More of Docker's resource flags (checked by engine.cgroups.resources):
+    memory_reservation: int | None = None         # bytes, soft limit
+    memory_swap: int | None = None                # memory+swap bytes; -1 unlimited swap
+    cpu_shares: int | None = None                 # relative weight, default 1024
+    cpu_period: int | None = None                 # CFS period, us
+    cpu_quota: int | None = None                  # CFS quota, us
+    cpuset_cpus: str | None = None                # "0-2,4"
+    cpuset_mems: str | None = None
+    oom_kill_disable: bool | None = None
