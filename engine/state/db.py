@@ -83,6 +83,44 @@ MIGRATIONS: tuple[str, ...] = (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    CREATE TABLE networks (
+        id          TEXT PRIMARY KEY,          -- 64 hex digits
+        name        TEXT NOT NULL UNIQUE,
+        driver      TEXT NOT NULL DEFAULT 'bridge',
+        bridge      TEXT NOT NULL UNIQUE,      -- host interface name
+        subnet      TEXT NOT NULL,             -- CIDR
+        gateway     TEXT NOT NULL,
+        internal    INTEGER NOT NULL DEFAULT 0,
+        labels_json TEXT NOT NULL DEFAULT '{}',
+        created_ns  INTEGER NOT NULL
+    );
+    -- One row per container per network while its network is set up (from
+    -- network.prepare() to network.teardown()). No foreign key to containers:
+    -- rows of a container that vanished in a crash are what reconcile() finds.
+    CREATE TABLE network_endpoints (
+        container_id   TEXT NOT NULL,
+        network_id     TEXT NOT NULL REFERENCES networks(id),
+        container_name TEXT NOT NULL,
+        hostname       TEXT NOT NULL DEFAULT '',
+        ip             TEXT NOT NULL,
+        mac            TEXT NOT NULL,
+        ifname         TEXT NOT NULL,          -- inside the container: eth0, eth1...
+        host_ifname    TEXT NOT NULL UNIQUE,   -- host end of the veth pair
+        aliases_json   TEXT NOT NULL DEFAULT '[]',
+        created_ns     INTEGER NOT NULL,
+        PRIMARY KEY (container_id, network_id),
+        UNIQUE (network_id, ip)
+    );
+    CREATE TABLE port_mappings (
+        container_id   TEXT NOT NULL,
+        network_id     TEXT NOT NULL REFERENCES networks(id),
+        protocol       TEXT NOT NULL,          -- tcp | udp
+        host_ip        TEXT NOT NULL DEFAULT '',  -- '' = all host addresses
+        host_port      INTEGER NOT NULL,
+        container_port INTEGER NOT NULL,
+        PRIMARY KEY (container_id, protocol, host_ip, host_port)
+    );
+    CREATE INDEX port_mappings_port ON port_mappings(protocol, host_port);
     """,
 )
 
