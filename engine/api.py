@@ -7,9 +7,10 @@ while the work lives in the subpackages.
 from __future__ import annotations
 
 from .api_images import ImagesAPI
+from .api_networks import NetworksAPI
 
 
-class Engine(ImagesAPI):
+class Engine(ImagesAPI, NetworksAPI):
     """The portside engine, in-process. Safe to use from several processes at once."""
 
 

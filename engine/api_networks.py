@@ -1,0 +1,279 @@
+"""The network part of the Engine facade: create, list, inspect, remove, connect."""
+from __future__ import annotations
+
+import fnmatch
+import re
+import sqlite3
+from typing import Any, Iterable, Mapping
+
+from .base import EngineBase
+from .errors import (AmbiguousReference, InUse, InvalidArgument, InvalidState, NameConflict,
+                     NoSuchContainer)
+from .network import attach, ipam, store
+from .network.dataplane import Dataplane, LinuxDataplane
+from .network.model import DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Endpoint, NetworkInfo, PortMapping
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_RESERVED = {"host", "none", "container"} | DEFAULT_NETWORK_ALIASES
+_ACTIVE = ("running", "paused")
+
+
+class NetworksAPI(EngineBase):
+    """Network operations; part of :class:`engine.Engine`."""
+
+    #: The kernel side; tests replace it with a recording fake.
+    net_dataplane: Dataplane | None = None
+
+    def _net_dp(self) -> Dataplane:
+        return self.net_dataplane or LinuxDataplane()
+
+    # -- reading ---------------------------------------------------------------------
+    def networks(self, *, filters: Iterable[str] = ()) -> list[NetworkInfo]:
+        """Networks, by name (``docker network ls``); the default one always exists.
+
+        Args:
+            filters: ``name=<glob or substring>``, ``id=<prefix>``, ``label=<key>[=<value>]``,
+                ``driver=bridge``, ``dangling=true|false`` (no container attached).
+
+        Raises:
+            InvalidArgument: an unknown or malformed filter.
+        """
+        store.ensure_default(self)
+        result = store.list_networks(self.db)
+        for f in filters:
+            key, sep, value = f.partition("=")
+            if not sep:
+                raise InvalidArgument(f"bad filter {f!r}", hint="filters look like key=value")
+            result = self._filter_networks(result, key, value)
+        return result
+
+    def network(self, ref: str) -> NetworkInfo:
+        """One network by name, id or id prefix (``bridge`` means the default network).
+
+        Raises:
+            NoSuchNetwork: nothing matches.
+            AmbiguousReference: an id prefix matches several networks.
+        """
+        if store.canonical_name(ref) == DEFAULT_NETWORK:
+            return store.ensure_default(self)
+        return store.get_network(self.db, ref)
+
+    def network_endpoints(self, ref: str) -> list[Endpoint]:
+        """The running containers attached to a network.
+
+        Raises:
+            NoSuchNetwork: nothing matches.
+        """
+        return store.endpoints(self.db, network_id=self.network(ref).id)
+
+    def network_inspect(self, ref: str) -> dict[str, Any]:
+        """Docker-shaped ``network inspect`` JSON for one network.
+
+        Raises:
+            NoSuchNetwork: nothing matches.
+        """
+        net = self.network(ref)
+        containers = {
+            ep.container_id: {
+                "Name": ep.container_name,
+                "EndpointID": _endpoint_id(ep),
+                "MacAddress": ep.mac,
+                "IPv4Address": str(ep.address),
+                "IPv6Address": "",
+                "Aliases": list(ep.aliases),
+            } for ep in store.endpoints(self.db, network_id=net.id)}
+        return {
+            "Name": net.name,
+            "Id": net.id,
+            "Created": net.created.isoformat(),
+            "Scope": "local",
+            "Driver": net.driver,
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": {},
+                     "Config": [{"Subnet": str(net.subnet), "Gateway": str(net.gateway)}]},
+            "Internal": net.internal,
+            "Attachable": False,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": {"com.docker.network.bridge.name": net.bridge},
+            "Labels": dict(net.labels),
+        }
+
+    def container_ports(self, ref: str) -> list[PortMapping]:
+        """The published ports of a running container (``docker port``).
+
+        Raises:
+            NoSuchContainer: nothing matches.
+        """
+        cid, _name, _status = self._net_container(ref)
+        return [m for _c, _n, m in store.port_mappings(self.db, cid)]
+
+    # -- changing -----------------------------------------------------------------------
+    def network_create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+                       internal: bool = False, labels: Mapping[str, str] | None = None) -> NetworkInfo:
+        """Create a bridge network (``docker network create``).
+
+        Nothing is made in the kernel yet: the bridge appears when the first
+        container joins. Without ``subnet`` a free /24 of the pool (setting
+        ``network.pool``, default 10.89.0.0/16) is taken.
+
+        Raises:
+            InvalidArgument: bad name, subnet or gateway, or the subnet overlaps
+                another network or a route of this host.
+            NameConflict: a network has that name.
+        """
+        if not _NAME_RE.match(name) or len(name) > 64:
+            raise InvalidArgument(f"invalid network name {name!r}",
+                                  hint="use letters, digits, '_', '.', '-', starting with a letter or digit")
+        if name in _RESERVED:
+            raise InvalidArgument(f"{name!r} is a predefined network name",
+                                  hint="choose another name")
+        if gateway and not subnet:
+            raise InvalidArgument("--gateway needs --subnet")
+        net = ipam.parse_subnet(subnet) if subnet else None
+        gw = ipam.parse_gateway(gateway, net) if net is not None else None
+        store.ensure_default(self)
+        own_bridges = {n.bridge for n in store.list_networks(self.db)}
+        host_routes = [(f"host interface {dev}", s)
+                       for dev, s in self._net_dp().host_subnets(own_bridges)]
+        with self.lock("network"):
+            with self.db.tx() as c:
+                if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
+                    raise NameConflict(f"network {name} already exists",
+                                       hint="choose another name, or: portside network rm " + name)
+                taken = store.used_subnets(c) + host_routes
+                if net is None:
+                    pool = ipam.parse_subnet(self.db.get_setting(ipam.SETTING_POOL)
+                                             or str(ipam.DEFAULT_POOL))
+                    net = ipam.pick_subnet(pool, [s for _o, s in taken])
+                    gw = ipam.parse_gateway(None, net)
+                else:
+                    ipam.check_overlap(net, taken)
+                assert gw is not None
+                info = store.insert_network(c, self.paths, name, net, gw, internal=internal,
+                                            labels=dict(labels or {}))
+                self.db.add_event(c, "network", "create", info.id,
+                                  {"name": info.name, "type": info.driver})
+        return info
+
+    def network_rm(self, ref: str) -> str:
+        """Remove a network; returns its name.
+
+        Raises:
+            NoSuchNetwork: nothing matches.
+            InvalidArgument: it is the default network.
+            InUse: containers are attached to it (the message names them).
+        """
+        net = self.network(ref)
+        if net.is_default:
+            raise InvalidArgument(f"{net.name} is the default network and cannot be removed")
+        with self.lock("network"):
+            self._remove_network(net)
+        return net.name
+
+    def network_prune(self) -> list[str]:
+        """Remove every user-defined network no running container is attached to.
+
+        Returns the names removed.
+        """
+        removed = []
+        with self.lock("network"):
+            for net in store.list_networks(self.db):
+                if net.is_default or store.endpoints(self.db, network_id=net.id):
+                    continue
+                self._remove_network(net)
+                removed.append(net.name)
+        return removed
+
+    def _remove_network(self, net: NetworkInfo) -> None:
+        users = store.endpoints(self.db, network_id=net.id)
+        if users:
+            names = ", ".join(sorted(e.container_name for e in users))
+            raise InUse(f"network {net.name} has active endpoints: {names}",
+                        hint=f"stop them or: portside network disconnect {net.name} CONTAINER")
+        self._net_dp().delete_link(net.bridge)
+        try:
+            with self.db.tx() as c:
+                c.execute("DELETE FROM networks WHERE id=?", (net.id,))
+                self.db.add_event(c, "network", "destroy", net.id,
+                                  {"name": net.name, "type": net.driver})
+        except sqlite3.IntegrityError as err:      # a container joined meanwhile
+            raise InUse(f"network {net.name} is in use", hint="retry once it is free") from err
+
+    def network_connect(self, network: str, container: str, *, ip: str | None = None,
+                        aliases: Iterable[str] = ()) -> Endpoint:
+        """Connect a running container to one more network (``docker network connect``).
+
+        Raises:
+            NoSuchNetwork / NoSuchContainer: nothing matches.
+            InvalidState: the container is not running, uses ``--network none|host``,
+                or is on the network already.
+            InvalidArgument: bad ``ip`` or alias.
+        """
+        self.network(network)
+        cid, name, _status = self._net_container(container)
+        with self.lock(cid):
+            self._net_require_running(cid, name)
+            return attach.connect(self, cid, name, network, ip=ip, aliases=tuple(aliases),
+                                  dataplane=self.net_dataplane)
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        """Disconnect a running container from a network.
+
+        Raises:
+            NoSuchNetwork / NoSuchContainer: nothing matches.
+            InvalidState: the container is not connected to it.
+        """
+        self.network(network)
+        cid, name, _status = self._net_container(container)
+        with self.lock(cid):
+            attach.disconnect(self, cid, name, network, dataplane=self.net_dataplane)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _net_container(self, ref: str) -> tuple[str, str, str]:
+        """``(id, name, status)`` of a container by id, name or unique id prefix."""
+        n = ref[1:] if ref.startswith("/") else ref
+        row = self.db.one("SELECT id, name, status FROM containers WHERE id=? OR name=?", (n, n))
+        if row is None and n and all(ch in "0123456789abcdef" for ch in n):
+            rows = self.db.query("SELECT id, name, status FROM containers WHERE id LIKE ?",
+                                 (n + "%",))
+            if len(rows) > 1:
+                raise AmbiguousReference(f"container id prefix {ref!r} matches {len(rows)} containers",
+                                         hint="give more of the id, or the name")
+            row = rows[0] if rows else None
+        if row is None:
+            raise NoSuchContainer(ref)
+        return row["id"], row["name"], row["status"]
+
+    def _net_require_running(self, cid: str, name: str) -> None:
+        row = self.db.one("SELECT status FROM containers WHERE id=?", (cid,))
+        status = row["status"] if row else "removed"
+        if status not in _ACTIVE:
+            raise InvalidState(f"container {name} is {status}",
+                               hint="start it first; connect/disconnect work on running containers")
+
+    def _filter_networks(self, nets: list[NetworkInfo], key: str, value: str) -> list[NetworkInfo]:
+        if key == "name":
+            return [n for n in nets if fnmatch.fnmatchcase(n.name, value) or value in n.name]
+        if key == "id":
+            return [n for n in nets if n.id.startswith(value)]
+        if key == "driver":
+            return [n for n in nets if n.driver == value]
+        if key == "label":
+            k, sep, v = value.partition("=")
+            return [n for n in nets if k in n.labels and (not sep or n.labels[k] == v)]
+        if key == "dangling":
+            if value not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"bad dangling filter {value!r}", hint="use dangling=true or false")
+            used = {e.network_id for e in store.endpoints(self.db)}
+            want = value in ("true", "1")
+            return [n for n in nets if (n.id not in used) == want]
+        raise InvalidArgument(f"unknown network filter {key!r}",
+                              hint="use name=, id=, label=, driver= or dangling=")
+
+
+def _endpoint_id(ep: Endpoint) -> str:
+    import hashlib
+    return hashlib.sha256(f"{ep.container_id}/{ep.network_id}".encode()).hexdigest()

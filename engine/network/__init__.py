@@ -1,0 +1,88 @@
+"""Container networking: bridge networks, published ports, names that resolve.
+
+No daemon and no proxy process: the engine sets the kernel up (bridge,
+veth pair, network namespace, nftables NAT) and the kernel does the rest.
+
+The hooks the container lifecycle calls
+=======================================
+
+``ctx`` is anything with ``paths``, ``db`` and ``lock(name)`` — the
+:class:`engine.Engine` itself. Take the container's own lock first; these
+hooks take the ``network`` lock inside it (never the other way round).
+
+``prepare(ctx, container_id, name, spec, *, exposed_ports=(), aliases=(), ip=None) -> NetworkSetup``
+    Call on every start, after the container's directory
+    (``paths.container(id)``) exists and before the runtime creates the
+    container. ``spec`` is the :class:`~engine.records.ContainerSpec`
+    (``network``, ``ports``, ``publish_all``, ``dns``, ``add_hosts``,
+    ``hostname`` are read); ``exposed_ports`` are the image's
+    ``ExposedPorts`` keys (for ``-P``); ``aliases``/``ip`` are
+    ``--network-alias``/``--ip``. ``spec.network`` is ``none``, ``host``,
+    or a network name (``bridge``/``default`` mean the default network
+    ``portside``).
+
+    It validates everything first (unknown network, bad or busy ``-p`` —
+    host ports are bind-tested and checked against other containers —,
+    bad ``--ip``...) and raises before creating anything. Then it
+    allocates the address in the state database, creates the network
+    namespace file ``<paths.run>/netns/<id>``, the veth pair into it, the
+    bridge if needed, the NAT rules, and writes
+    ``paths.container(id)/hosts`` and ``paths.container(id)/resolv.conf``.
+
+    With the result ``setup``:
+
+    - ``config.json`` ``linux.namespaces``: add ``setup.namespace`` unless
+      it is ``None`` (``{"type": "network", "path": "<run>/netns/<id>"}``
+      on a bridge, ``{"type": "network"}`` for none, ``None`` for host) —
+      ``setup.config_namespaces()`` gives the list to append, and
+      ``str(setup.netns_path)`` is the ``netns_path`` argument of
+      ``containers.spec``;
+    - bind-mount ``setup.hosts_path`` on /etc/hosts and
+      ``setup.resolv_conf_path`` on /etc/resolv.conf, and do not rewrite
+      them: the engine rewrites the hosts file *in place* as peers come
+      and go, so a bind mount keeps seeing it;
+    - ``setup.ports`` are the published ports (``portside port``,
+      ``inspect``); ``setup.warnings`` are for the user.
+
+    If starting fails after ``prepare``, call ``teardown``.
+
+``teardown(ctx, container_id)``
+    Call when the container stops (its exit is noticed, ``stop``, ``kill``,
+    a restart's stop half) and on ``rm``. Idempotent. Deletes the veths,
+    unmounts and removes the namespace file, frees the addresses and host
+    ports, rewrites the NAT table and peers' hosts files, and removes a
+    bridge nobody uses any more.
+
+``reconcile(ctx) -> list[str]``
+    Call where container states are reconciled (after them): it tears
+    down what belongs to containers that are gone or no longer running —
+    after a crash mid-``run`` or a killed monitor. Cheap when there is
+    nothing to do (two queries and a directory listing).
+
+``renamed(ctx, container_id, new_name)``
+    Call after a rename so peers resolve the new name.
+
+``hosts_entries(ctx, network)`` / ``refresh_hosts(ctx, network)``
+    ``(ip, names)`` of a network's running members / rewrite their hosts
+    files now. Names resolve through /etc/hosts only (no DNS daemon):
+    on user-defined networks by container name, ``--network-alias`` and
+    short id; on the default network a container only knows itself.
+
+``connect``/``disconnect`` (running containers) are used by
+:class:`engine.api_networks.NetworksAPI`.
+
+Later: ``portside system reset`` should call ``teardown`` for every
+container, delete every network's bridge, the nftables table
+(``bridge.nft_table``) and unmount ``<run>/netns`` (``netlink.release_netns_dir``).
+"""
+from __future__ import annotations
+
+from .attach import (connect, disconnect, hosts_entries, prepare, reconcile, refresh_hosts, renamed,
+                     teardown)
+from .model import DEFAULT_NETWORK, Endpoint, NetworkInfo, NetworkSetup, PortMapping
+
+__all__ = [
+    "prepare", "teardown", "reconcile", "renamed", "hosts_entries", "refresh_hosts",
+    "connect", "disconnect", "DEFAULT_NETWORK", "Endpoint", "NetworkInfo", "NetworkSetup",
+    "PortMapping",
+]

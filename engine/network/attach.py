@@ -1,0 +1,520 @@
+"""Setting a container's network up and down: the hooks behind :mod:`engine.network`.
+
+Every change to endpoints, published ports, bridges, the nftables table
+and hosts files happens under one cross-process lock (``network``), taken
+*after* any container lock, so the kernel state always follows the
+database and two ``run``s never race on a bridge. The database rows are
+written first (in one transaction, with the events), the kernel work
+after; on failure the kernel work is undone from the rows, and after a
+crash :func:`reconcile` does the same.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..errors import EngineError, InvalidArgument, InvalidState, NetworkError
+from ..records import ContainerSpec
+from . import hosts as hostsmod
+from . import ipam
+from . import store
+from .bridge import bridge_sysctls, netns_dir, netns_path, nft_table, veth_name
+from .dataplane import Dataplane, LinuxDataplane
+from .model import Endpoint, NetworkInfo, NetworkSetup, PortMapping
+from .ports import (BridgeRules, DnatRule, PortSpec, allocate_ports, delete_script, exposed_specs,
+                    parse_port_spec, render_ruleset)
+from .store import NetContext
+
+NETWORK_LOCK = "network"
+DIRTY = "network.nft_dirty"            # set with every endpoint change, cleared once nft follows
+ALIVE_STATUSES = ("running", "paused", "restarting")
+
+HOSTS_FILE = "hosts"
+RESOLV_FILE = "resolv.conf"
+
+
+def _dp(ctx: NetContext, dataplane: Dataplane | None) -> Dataplane:
+    """The explicit dataplane, else the context's ``net_dataplane`` (a test fake), else the kernel."""
+    if dataplane is not None:
+        return dataplane
+    return getattr(ctx, "net_dataplane", None) or LinuxDataplane()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A container's network wishes, validated (nothing created yet)."""
+
+    mode: str                           # bridge | none | host
+    network: NetworkInfo | None
+    ip: IPv4Address | None
+    aliases: tuple[str, ...]
+    ports: tuple[PortSpec, ...]
+    add_hosts: tuple[tuple[str, str], ...]
+    dns: tuple[str, ...]
+    hostname: str
+    warnings: tuple[str, ...]
+
+
+def _validate(ctx: NetContext, container_id: str, spec: ContainerSpec, exposed_ports: Iterable[str],
+              aliases: Iterable[str], ip: str | None) -> _Request:
+    mode = spec.network or "none"
+    warnings: list[str] = []
+    network: NetworkInfo | None = None
+    if mode in ("none", "host"):
+        if ip:
+            raise InvalidArgument(f"--ip needs a bridge network, not --network {mode}")
+        if tuple(aliases):
+            raise InvalidArgument(f"--network-alias needs a user-defined network, not --network {mode}")
+    elif mode.startswith("container:"):
+        raise InvalidArgument("--network container:NAME is not supported yet",
+                              hint="put both containers on one user-defined network instead")
+    else:
+        name = store.canonical_name(mode)
+        network = store.ensure_default(ctx) if name == store.DEFAULT_NETWORK \
+            else store.get_network(ctx.db, name)
+        mode = "bridge"
+        if tuple(aliases) and network.is_default:
+            raise InvalidArgument("--network-alias only works on user-defined networks",
+                                  hint="create one: portside network create NAME")
+    hostname = spec.hostname or container_id[:12]
+    hostsmod.check_name(hostname, "hostname")
+    checked_aliases = tuple(dict.fromkeys(hostsmod.check_name(a) for a in aliases))
+    specs = [parse_port_spec(p) for p in spec.ports]
+    if spec.publish_all:
+        specs += exposed_specs(exposed_ports)
+    if specs and mode == "none":
+        raise InvalidArgument("cannot publish ports of a container with --network none",
+                              hint="drop -p/-P or use a bridge network")
+    if specs and mode == "host":
+        warnings.append("published ports are discarded when using host network mode")
+        specs = []
+    if specs and network is not None and network.internal:
+        warnings.append(f"published ports are not reachable on internal network {network.name}")
+        specs = []
+    add_hosts = []
+    for text in spec.add_hosts:
+        name, addr = hostsmod.parse_add_host(text)
+        if addr == "host-gateway":
+            if network is None:
+                if mode == "host":
+                    addr = "127.0.0.1"
+                else:
+                    raise InvalidArgument(f"--add-host {text}: host-gateway needs a bridge network")
+            else:
+                addr = str(network.gateway)
+        add_hosts.append((name, addr))
+    requested = ipam.parse_ip(ip, network) if (ip and network is not None) else None
+    return _Request(mode, network, requested, checked_aliases, tuple(specs), tuple(add_hosts),
+                    tuple(hostsmod.parse_dns(spec.dns)), hostname, tuple(warnings))
+
+
+# -- prepare ---------------------------------------------------------------------
+
+def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, *,
+            exposed_ports: Iterable[str] = (), aliases: Iterable[str] = (),
+            ip: str | None = None, dataplane: Dataplane | None = None) -> NetworkSetup:
+    """Set up a container's network before the runtime starts it.
+
+    See :mod:`engine.network` for the contract. Bad input (unknown network,
+    bad ``-p``, port in use, ``--ip`` taken) is refused before anything is
+    created; a failure half-way undoes everything done so far.
+
+    Raises:
+        NoSuchNetwork: ``spec.network`` names no network.
+        InvalidArgument: a bad or conflicting ``-p``, ``--ip``, alias, ``--dns`` or ``--add-host``.
+        NetworkError: the kernel refused (the message says what failed).
+        NeedsRoot: not running as root.
+    """
+    req = _validate(ctx, container_id, spec, exposed_ports, aliases, ip)
+    cdir = ctx.paths.container(container_id)
+    hosts_path = cdir / HOSTS_FILE if cdir.is_dir() else None
+    resolv_path = cdir / RESOLV_FILE if cdir.is_dir() else None
+    host_resolv = hostsmod.read_host_resolv()
+
+    if req.mode == "host":
+        try:
+            host_hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            host_hosts = ""
+        hosts_text = hostsmod.host_mode_hosts(host_hosts, req.add_hosts)
+        resolv_text = hostsmod.resolv_conf_content(host_resolv, req.dns, keep_loopback=True)
+        _write_files(hosts_path, hosts_text, resolv_path, resolv_text)
+        return NetworkSetup("host", None, None, (), (), os.uname().nodename, hosts_text,
+                            resolv_text, hosts_path, resolv_path, req.warnings)
+    if req.mode == "none":
+        hosts_text = hostsmod.hosts_content([], req.add_hosts)
+        resolv_text = hostsmod.resolv_conf_content(host_resolv, req.dns)
+        _write_files(hosts_path, hosts_text, resolv_path, resolv_text)
+        return NetworkSetup("none", {"type": "network"}, None, (), (), req.hostname, hosts_text,
+                            resolv_text, hosts_path, resolv_path, req.warnings)
+
+    net = req.network
+    assert net is not None
+    dp = _dp(ctx, dataplane)
+    path = netns_path(ctx.paths, container_id)
+    with ctx.lock(NETWORK_LOCK):
+        if store.endpoints(ctx.db, container_id=container_id) or path.exists():
+            _teardown_locked(ctx, container_id, dp)       # leftovers of an earlier run
+        with ctx.db.tx() as c:
+            addr = ipam.allocate(c, net, req.ip)
+            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
+                          net.gateway, ipam.mac_for(addr), "eth0", veth_name(container_id, net.id),
+                          req.aliases, req.hostname)
+            store.insert_endpoint(c, ep)
+            mappings = allocate_ports(req.ports, _taken_ports(c, container_id))
+            store.insert_ports(c, container_id, net.id, mappings)
+            ctx.db.add_event(c, "network", "connect", net.id,
+                             {"container": container_id, "name": net.name, "type": net.driver})
+            _mark_dirty(c)
+        try:
+            _ensure_bridge(dp, net)
+            dp.create_netns(path)
+            dp.add_veth(ep.host_ifname, path, ep.ifname, ep.mac, ep.address,
+                        None if net.internal else net.gateway, net.bridge)
+            _apply_rules(ctx, dp)
+            hosts_text = hostsmod.hosts_content(_hosts_entries_for(ctx, container_id), req.add_hosts)
+            resolv_text = hostsmod.resolv_conf_content(host_resolv, req.dns)
+            _write_files(hosts_path, hosts_text, resolv_path, resolv_text)
+            _refresh_hosts(ctx, [net.id], skip=container_id)
+        except BaseException as err:
+            try:
+                _teardown_locked(ctx, container_id, dp)
+            except EngineError:
+                pass            # the original failure is what the user needs to see
+            if isinstance(err, EngineError) or not isinstance(err, Exception):
+                raise
+            raise NetworkError(f"setting up the network of container {name} failed: {err}") from err
+    return NetworkSetup("bridge", {"type": "network", "path": str(path)}, path, (ep,),
+                        tuple(mappings), req.hostname, hosts_text, resolv_text, hosts_path,
+                        resolv_path, req.warnings)
+
+
+def _taken_ports(c: object, container_id: str) -> list[tuple[str, PortMapping]]:
+    rows = c.execute(  # type: ignore[attr-defined]
+        "SELECT p.*, (SELECT container_name FROM network_endpoints e "
+        "             WHERE e.container_id = p.container_id LIMIT 1) AS cname "
+        "FROM port_mappings p WHERE p.container_id != ?", (container_id,)).fetchall()
+    return [(r["cname"] or r["container_id"][:12],
+             PortMapping(r["host_ip"], r["host_port"], r["container_port"], r["protocol"]))
+            for r in rows]
+
+
+def _write_files(hosts_path: Path | None, hosts_text: str, resolv_path: Path | None,
+                 resolv_text: str) -> None:
+    if hosts_path is not None:
+        hostsmod.write_in_place(hosts_path, hosts_text)
+    if resolv_path is not None:
+        hostsmod.write_in_place(resolv_path, resolv_text)
+
+
+def _mark_dirty(c: object) -> None:
+    c.execute("INSERT INTO settings(key, value) VALUES (?, '1') "  # type: ignore[attr-defined]
+              "ON CONFLICT(key) DO UPDATE SET value='1'", (DIRTY,))
+
+
+def _ensure_bridge(dp: Dataplane, net: NetworkInfo) -> None:
+    dp.ensure_bridge(net.bridge, net.gateway_interface, bridge_sysctls(net.bridge, internal=net.internal))
+
+
+def _apply_rules(ctx: NetContext, dp: Dataplane) -> None:
+    """Make the nftables table match the database (removing it when nothing is attached)."""
+    table = nft_table(ctx.paths)
+    eps = store.endpoints(ctx.db)
+    if not eps:
+        dp.apply_nft(delete_script(table))
+    else:
+        used = {ep.network_id for ep in eps}
+        nets = [n for n in store.list_networks(ctx.db) if n.id in used]
+        ip_of = {(ep.container_id, ep.network_id): ep.ip for ep in eps}
+        dnats = [DnatRule(m, ip_of[(cid, nid)]) for cid, nid, m in store.port_mappings(ctx.db)
+                 if (cid, nid) in ip_of]
+        dp.apply_nft(render_ruleset(table, [BridgeRules(n.bridge, n.subnet, n.internal) for n in nets],
+                                    dnats))
+    with ctx.db.tx() as c:
+        c.execute("DELETE FROM settings WHERE key=?", (DIRTY,))
+
+
+# -- teardown --------------------------------------------------------------------
+
+def teardown(ctx: NetContext, container_id: str, *, dataplane: Dataplane | None = None) -> None:
+    """Undo :func:`prepare` (and any :func:`connect`): veths, namespace, NAT, addresses.
+
+    Idempotent: calling it for a container with nothing set up, or twice,
+    does nothing. Peers' hosts files are rewritten without the container.
+
+    Raises:
+        NetworkError: the kernel refused to delete something (rows are kept
+            so a later teardown or reconcile finishes the job).
+    """
+    with ctx.lock(NETWORK_LOCK):
+        _teardown_locked(ctx, container_id, _dp(ctx, dataplane))
+
+
+def _teardown_locked(ctx: NetContext, container_id: str, dp: Dataplane) -> None:
+    eps = store.endpoints(ctx.db, container_id=container_id)
+    has_ports = bool(store.port_mappings(ctx.db, container_id))
+    path = netns_path(ctx.paths, container_id)
+    ns = path if path.exists() else None
+    for ep in eps:
+        dp.remove_veth(ep.host_ifname, ns, ep.ifname)
+    if ns is not None:
+        dp.remove_netns(path)
+    if not eps and not has_ports:
+        return
+    with ctx.db.tx() as c:
+        c.execute("DELETE FROM port_mappings WHERE container_id=?", (container_id,))
+        c.execute("DELETE FROM network_endpoints WHERE container_id=?", (container_id,))
+        for ep in eps:
+            ctx.db.add_event(c, "network", "disconnect", ep.network_id,
+                             {"container": container_id, "name": ep.network, "type": "bridge"})
+        _mark_dirty(c)
+    _apply_rules(ctx, dp)
+    nets = {ep.network_id for ep in eps}
+    _drop_unused_bridges(ctx, dp, nets)
+    _refresh_hosts(ctx, nets)
+
+
+def _drop_unused_bridges(ctx: NetContext, dp: Dataplane, network_ids: Iterable[str]) -> None:
+    for nid in network_ids:
+        if store.endpoints(ctx.db, network_id=nid):
+            continue
+        row = ctx.db.one("SELECT bridge FROM networks WHERE id=?", (nid,))
+        if row is not None:
+            dp.delete_link(row["bridge"])
+
+
+# -- connect / disconnect a running container -----------------------------------------
+
+def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
+            ip: str | None = None, aliases: Sequence[str] = (), hostname: str | None = None,
+            dataplane: Dataplane | None = None) -> Endpoint:
+    """Attach a running container (set up by :func:`prepare`) to one more network.
+
+    The caller holds the container's lock and has checked it is running.
+
+    Raises:
+        NoSuchNetwork: unknown network.
+        InvalidState: the container has no portside network namespace
+            (``--network none|host``) or is already on the network.
+        InvalidArgument: bad ``--ip`` or alias.
+    """
+    net = store.get_network(ctx.db, network)
+    if net.name == store.DEFAULT_NETWORK:
+        net = store.ensure_default(ctx)
+    path = netns_path(ctx.paths, container_id)
+    if not path.exists():
+        raise InvalidState(f"container {name} does not use a bridge network",
+                           hint="containers run with --network none or host cannot be connected")
+    checked = tuple(dict.fromkeys(hostsmod.check_name(a) for a in aliases))
+    if checked and net.is_default:
+        raise InvalidArgument("--alias only works on user-defined networks")
+    requested = ipam.parse_ip(ip, net) if ip else None
+    dp = _dp(ctx, dataplane)
+    with ctx.lock(NETWORK_LOCK):
+        current = store.endpoints(ctx.db, container_id=container_id)
+        if any(e.network_id == net.id for e in current):
+            raise InvalidState(f"container {name} is already connected to network {net.name}")
+        used = {e.ifname for e in current}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        host = hostname or (current[0].hostname if current else container_id[:12])
+        with ctx.db.tx() as c:
+            addr = ipam.allocate(c, net, requested)
+            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
+                          net.gateway, ipam.mac_for(addr), ifname, veth_name(container_id, net.id),
+                          checked, host)
+            store.insert_endpoint(c, ep)
+            ctx.db.add_event(c, "network", "connect", net.id,
+                             {"container": container_id, "name": net.name, "type": net.driver})
+            _mark_dirty(c)
+        try:
+            _ensure_bridge(dp, net)
+            gateway = None if net.internal or dp.has_default_route(path) else net.gateway
+            dp.add_veth(ep.host_ifname, path, ifname, ep.mac, ep.address, gateway, net.bridge)
+            _apply_rules(ctx, dp)
+            _refresh_hosts(ctx, [e.network_id for e in current] + [net.id])
+        except BaseException as err:
+            try:
+                _disconnect_locked(ctx, dp, ep)
+            except EngineError:
+                pass
+            if isinstance(err, EngineError) or not isinstance(err, Exception):
+                raise
+            raise NetworkError(f"connecting container {name} to {net.name} failed: {err}") from err
+    return ep
+
+
+def disconnect(ctx: NetContext, container_id: str, name: str, network: str, *,
+               dataplane: Dataplane | None = None) -> None:
+    """Detach a running container from one network (its veth and published ports there).
+
+    Raises:
+        NoSuchNetwork: unknown network.
+        InvalidState: the container is not connected to it.
+    """
+    net = store.get_network(ctx.db, network)
+    with ctx.lock(NETWORK_LOCK):
+        ep = next((e for e in store.endpoints(ctx.db, container_id=container_id)
+                   if e.network_id == net.id), None)
+        if ep is None:
+            raise InvalidState(f"container {name} is not connected to network {net.name}")
+        _disconnect_locked(ctx, _dp(ctx, dataplane), ep)
+
+
+def _disconnect_locked(ctx: NetContext, dp: Dataplane, ep: Endpoint) -> None:
+    path = netns_path(ctx.paths, ep.container_id)
+    dp.remove_veth(ep.host_ifname, path if path.exists() else None, ep.ifname)
+    with ctx.db.tx() as c:
+        c.execute("DELETE FROM port_mappings WHERE container_id=? AND network_id=?",
+                  (ep.container_id, ep.network_id))
+        c.execute("DELETE FROM network_endpoints WHERE container_id=? AND network_id=?",
+                  (ep.container_id, ep.network_id))
+        ctx.db.add_event(c, "network", "disconnect", ep.network_id,
+                         {"container": ep.container_id, "name": ep.network, "type": "bridge"})
+        _mark_dirty(c)
+    _apply_rules(ctx, dp)
+    _drop_unused_bridges(ctx, dp, [ep.network_id])
+    remaining = [e.network_id for e in store.endpoints(ctx.db, container_id=ep.container_id)]
+    _refresh_hosts(ctx, remaining + [ep.network_id])
+
+
+def renamed(ctx: NetContext, container_id: str, new_name: str) -> None:
+    """Record a container's new name so peers resolve it (call after ``rename``)."""
+    with ctx.lock(NETWORK_LOCK):
+        nets = [e.network_id for e in store.endpoints(ctx.db, container_id=container_id)]
+        if not nets:
+            return
+        with ctx.db.tx() as c:
+            c.execute("UPDATE network_endpoints SET container_name=? WHERE container_id=?",
+                      (new_name, container_id))
+        _refresh_hosts(ctx, nets)
+
+
+# -- names -----------------------------------------------------------------------------
+
+def hosts_entries(ctx: NetContext, network: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``(ip, names)`` of every container on ``network``: name, aliases, short id.
+
+    Raises:
+        NoSuchNetwork: unknown network.
+    """
+    net = store.get_network(ctx.db, network)
+    return [(str(ep.ip), _peer_names(ep)) for ep in store.endpoints(ctx.db, network_id=net.id)]
+
+
+def _peer_names(ep: Endpoint) -> tuple[str, ...]:
+    return (ep.container_name, *ep.aliases, ep.container_id[:12])
+
+
+def _hosts_entries_for(ctx: NetContext, container_id: str) -> list[tuple[str, Sequence[str]]]:
+    """The managed block of one container: its own addresses, then its peers'.
+
+    Like Docker, only user-defined networks resolve their members' names;
+    on the default network a container knows only itself.
+    """
+    own = store.endpoints(ctx.db, container_id=container_id)
+    entries: list[tuple[str, Sequence[str]]] = [
+        (str(ep.ip), (ep.hostname, ep.container_name, *ep.aliases)) for ep in own]
+    for ep in own:
+        if ep.network == store.DEFAULT_NETWORK:
+            continue
+        for peer in store.endpoints(ctx.db, network_id=ep.network_id):
+            if peer.container_id != container_id:
+                entries.append((str(peer.ip), _peer_names(peer)))
+    return entries
+
+
+def _refresh_hosts(ctx: NetContext, network_ids: Iterable[str], skip: str | None = None) -> None:
+    """Rewrite, in place, the hosts files of every container on these networks."""
+    members: set[str] = set()
+    for nid in set(network_ids):
+        members.update(ep.container_id for ep in store.endpoints(ctx.db, network_id=nid))
+    members.discard(skip or "")
+    for cid in sorted(members):
+        block = hostsmod.managed_block(_hosts_entries_for(ctx, cid))
+        try:
+            hostsmod.rewrite_block(ctx.paths.container(cid) / HOSTS_FILE, block)
+        except OSError:
+            continue        # a container being removed; its file goes with it
+
+
+def refresh_hosts(ctx: NetContext, network: str) -> None:
+    """Rewrite the hosts files of the running containers on ``network`` now."""
+    net = store.get_network(ctx.db, network)
+    with ctx.lock(NETWORK_LOCK):
+        _refresh_hosts(ctx, [net.id])
+
+
+# -- crash recovery --------------------------------------------------------------------
+
+def _try_lock(ctx: NetContext, name: str) -> int | None:
+    """Take ``name``'s lock file without waiting; None when someone holds it."""
+    path = ctx.paths.locks / f"{name}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
+    """Remove the network leftovers of containers that no longer run.
+
+    Covers a portside killed half-way through ``run``, a monitor that died,
+    a container removed while its network was up: endpoints, published
+    ports, veths, namespace files and NAT rules of every container that is
+    gone or not running/paused/restarting. A container whose lock someone
+    holds is left alone (it is being started or stopped right now). Also
+    re-applies the NAT table if a crash left it behind the database.
+
+    Call it after the container states themselves are reconciled.
+
+    Returns the ids of the containers cleaned up.
+    """
+    alive = {r["id"] for r in ctx.db.query(
+        f"SELECT id FROM containers WHERE status IN ({','.join('?' * len(ALIVE_STATUSES))})",
+        ALIVE_STATUSES)}
+    candidates = {r["container_id"] for r in ctx.db.query(
+        "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
+    try:
+        candidates.update(p.name for p in netns_dir(ctx.paths).iterdir())
+    except OSError:
+        pass
+    stale = sorted(candidates - alive)
+    dirty = ctx.db.get_setting(DIRTY) == "1"
+    if not stale and not dirty:
+        return []
+    dp = _dp(ctx, dataplane)
+    cleaned = []
+    with ctx.lock(NETWORK_LOCK):
+        for cid in stale:
+            fd = _try_lock(ctx, cid)
+            if fd is None:
+                continue
+            try:
+                _teardown_locked(ctx, cid, dp)
+                cleaned.append(cid)
+            finally:
+                _unlock(fd)
+        if ctx.db.get_setting(DIRTY) == "1":
+            _apply_rules(ctx, dp)
+            used = {ep.network_id for ep in store.endpoints(ctx.db)}
+            _drop_unused_bridges(ctx, dp, [n.id for n in store.list_networks(ctx.db)
+                                           if n.id not in used])
+    return cleaned

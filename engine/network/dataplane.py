@@ -1,0 +1,96 @@
+"""The seam between network bookkeeping and the kernel.
+
+:class:`Dataplane` is every side effect the network code has; the real one
+(:class:`LinuxDataplane`) calls :mod:`.netlink` and ``nft``, and unit tests
+pass a recording fake, so allocation, validation and cleanup logic is
+tested without root (youki's syscall trait, runc's fake cgroup trees).
+"""
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Protocol, Sequence
+
+
+class Dataplane(Protocol):
+    """What the network library does to the host."""
+
+    def ensure_bridge(self, name: str, address: IPv4Interface,
+                      sysctls: Sequence[tuple[str, str]]) -> None:
+        """Create (or keep) bridge ``name`` with ``address``, up, with ``sysctls`` set."""
+
+    def delete_link(self, name: str) -> None:
+        """Delete a host interface; gone already is fine."""
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        """Interfaces attached to ``bridge`` (empty if it does not exist)."""
+
+    def create_netns(self, path: Path) -> None:
+        """Create a network namespace held by a bind mount at ``path`` (``lo`` up)."""
+
+    def remove_netns(self, path: Path) -> None:
+        """Unmount and remove a namespace file; gone already is fine."""
+
+    def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
+                 address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
+        """Create a veth pair from ``bridge`` into ``netns``, address it, route it."""
+
+    def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
+        """Delete a veth pair; gone already is fine."""
+
+    def has_default_route(self, netns: Path) -> bool:
+        """Whether the namespace already routes 0.0.0.0/0."""
+
+    def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
+        """The host's routed subnets, as ``(interface, subnet)``, skipping ``exclude``."""
+
+    def apply_nft(self, script: str) -> None:
+        """Run an ``nft -f`` script (one atomic transaction)."""
+
+
+class LinuxDataplane:
+    """The real thing: pyroute2 (via :mod:`.netlink`) and the ``nft`` command."""
+
+    def ensure_bridge(self, name: str, address: IPv4Interface,
+                      sysctls: Sequence[tuple[str, str]]) -> None:
+        from . import netlink
+        netlink.ensure_bridge(name, address)
+        for key, value in sysctls:
+            netlink.set_sysctl(key, value)
+
+    def delete_link(self, name: str) -> None:
+        from . import netlink
+        netlink.delete_link(name)
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        from . import netlink
+        return netlink.bridge_ports(bridge)
+
+    def create_netns(self, path: Path) -> None:
+        from . import netlink
+        netlink.create_netns(path)
+
+    def remove_netns(self, path: Path) -> None:
+        from . import netlink
+        netlink.remove_netns(path)
+
+    def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
+                 address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
+        from . import netlink
+        netlink.add_veth(host_if, netns, ifname, mac, address, gateway, bridge)
+
+    def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
+        from . import netlink
+        netlink.remove_veth(host_if, netns, ifname)
+
+    def has_default_route(self, netns: Path) -> bool:
+        from . import netlink
+        return netlink.has_default_route(netns)
+
+    def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
+        from . import netlink
+        return netlink.host_subnets(exclude)
+
+    def apply_nft(self, script: str) -> None:
+        from .ports import run_nft
+        run_nft(script)
