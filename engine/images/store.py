@@ -98,8 +98,28 @@ def decompressed(f: BinaryIO) -> BinaryIO:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     if head == b"\x28\xb5\x2f\xfd":
         import zstandard  # imported lazily: only zstd layers need it
-        return zstandard.ZstdDecompressor().stream_reader(buffered, read_size=CHUNK)  # type: ignore[return-value]
+        # Across frames: zstd:chunked and pigz-like writers emit many frames.
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_size=CHUNK,
+                                                            read_across_frames=True)
+        return io.BufferedReader(_ZstdErrorsAsOSError(reader), CHUNK)  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
+
+
+class _ZstdErrorsAsOSError(io.RawIOBase):
+    """zstandard raises its own ZstdError; callers handle corrupt data as OSError, as for gzip."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        import zstandard
+        try:
+            return self.inner.readinto(b)  # type: ignore[attr-defined, no-any-return]
+        except zstandard.ZstdError as err:
+            raise OSError(f"corrupt zstd data: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -218,8 +238,9 @@ class ImageStore:
             cid = chain_id(parent, expected_diff_id)
             existing = self.layer(cid)
             if existing is not None:
-                # Keep the blob too so save can write it; it may come from another image.
-                self._put_layer_blob(src, tick)
+                # The layer row keeps its own blob (which save writes); storing
+                # this copy too would leave a blob nothing refers to.
+                tick(src.size or existing.blob_size)
                 return existing
         blob_digest, blob_size = self._put_layer_blob(src, tick)
         dest_parent = self.paths.layers
