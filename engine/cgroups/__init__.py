@@ -1,0 +1,103 @@
+"""cgroups: limits, live stats, freezer state and OOM counts, on v1 (and hybrid) and v2.
+
+The layout is detected at run time from ``<proc>/self/mountinfo``
+(:mod:`.detect`); :func:`open_cgroup` gives a :class:`.v1.V1Cgroup` or
+:class:`.v2.V2Cgroup` with one interface (:class:`.base.Cgroup`). Every root
+comes from :class:`engine.paths.Paths`, so tests run on fake trees.
+
+Hook API for the container lifecycle (``engine/containers``)
+-------------------------------------------------------------
+
+1. **Cgroup path.** ``cgroup_path(cid)`` -> ``"/portside/<cid>"`` is the
+   container's cgroup relative to each hierarchy root. It goes into
+   ``config.json`` as ``linux.cgroupsPath`` (runc's cgroupfs driver creates
+   ``/sys/fs/cgroup/<controller>/portside/<cid>`` on v1,
+   ``/sys/fs/cgroup/portside/<cid>`` on v2). Stats, ``top``, ``update`` and
+   OOM reporting look there, so the runtime config must use this function.
+
+2. **Limits at create.** ::
+
+       limits = ResourceLimits.from_spec(spec)          # Docker's flags on ContainerSpec
+       warnings = validate(limits, Host.probe())        # raises InvalidArgument like Docker
+       config["linux"]["resources"].update(oci_resources(limits))   # keeps "devices"
+
+   ``validate`` belongs in ``create`` (before anything is made), so
+   ``run --memory 4m`` fails with Docker's "Minimum memory limit allowed is
+   6MB". ``update`` persists its changes into the stored ``ContainerSpec``
+   fields, so the next start's ``config.json`` carries them.
+
+3. **OOM.** When the container's process has exited and *before*
+   ``runc delete`` removes its cgroup, call ``oom_killed(paths, cid)``; if
+   True, store ``oom_killed=True`` in the run state (the exit code is then
+   137 from SIGKILL) and record an ``oom`` event before ``die`` (Docker's
+   order), with ``die`` carrying ``exitCode`` and ``oomKilled`` attributes.
+
+4. **Paused.** ``container_cgroup(paths, cid).freezer_state()`` is
+   ``frozen`` while ``runc pause`` holds the container; reconciliation can
+   use it to repair a stale ``paused``/``running`` status.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ResourceError
+from ..paths import Paths
+from .base import Cgroup, CgroupStats
+from .detect import CgroupLayout, detect_layout
+from .resources import Host, ResourceLimits, oci_resources, parse_size, validate
+from .v1 import V1Cgroup
+from .v2 import V2Cgroup
+
+CGROUP_PARENT = "/portside"
+
+
+def cgroup_path(container_id: str) -> str:
+    """The cgroup of a container relative to each hierarchy root: ``/portside/<id>``."""
+    return f"{CGROUP_PARENT}/{container_id}"
+
+
+@lru_cache(maxsize=8)
+def _layout(cgroup_root: Path, proc: Path) -> CgroupLayout:
+    return detect_layout(cgroup_root, proc)
+
+
+def layout(paths: Paths) -> CgroupLayout:
+    """The host's cgroup layout under ``paths`` (detected once per process and roots)."""
+    return _layout(paths.cgroup_root, paths.proc)
+
+
+def open_cgroup(lay: CgroupLayout, path: str) -> Cgroup:
+    """The cgroup at ``path`` in the hierarchy that carries limits on this host.
+
+    Raises:
+        ResourceError: no cgroup hierarchy is mounted.
+    """
+    if lay.version == 1:
+        return V1Cgroup(lay.v1, path)
+    if lay.version == 2 and lay.unified is not None:
+        return V2Cgroup(lay.unified, path)
+    raise ResourceError("no cgroup hierarchy is mounted under /sys/fs/cgroup",
+                        hint="mount cgroup2 (or the v1 controllers) there")
+
+
+def container_cgroup(paths: Paths, container_id: str) -> Cgroup:
+    """The cgroup of container ``container_id``."""
+    return open_cgroup(layout(paths), cgroup_path(container_id))
+
+
+def oom_killed(paths: Paths, container_id: str) -> bool:
+    """Whether the kernel OOM killer has killed a process of the container.
+
+    Call it before ``runc delete`` removes the cgroup; a cgroup already
+    gone reads as False.
+    """
+    cg = container_cgroup(paths, container_id)
+    return cg.exists() and cg.oom_kills() > 0
+
+
+__all__ = [
+    "CGROUP_PARENT", "Cgroup", "CgroupLayout", "CgroupStats", "Host", "ResourceLimits",
+    "V1Cgroup", "V2Cgroup", "cgroup_path", "container_cgroup", "detect_layout", "layout",
+    "oci_resources", "oom_killed", "open_cgroup", "parse_size", "validate",
+]
