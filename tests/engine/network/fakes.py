@@ -1,0 +1,88 @@
+"""Test doubles for the network library: a recording dataplane, container rows."""
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any, Sequence
+
+from engine import Engine
+
+
+class FakeDataplane:
+    """Does to a dict what the real one does to the kernel; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.bridges: dict[str, IPv4Interface] = {}
+        self.veths: dict[str, tuple[str, Path, str]] = {}     # host_if -> (bridge, netns, ifname)
+        self.default_routes: set[Path] = set()
+        self.sysctls: dict[str, str] = {}
+        self.nft: list[str] = []
+        self.routes: list[tuple[str, IPv4Network]] = []
+        self.fail_on: str | None = None
+
+    def _call(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if self.fail_on == name:
+            raise OSError(f"injected failure in {name}")
+
+    def ensure_bridge(self, name: str, address: IPv4Interface,
+                      sysctls: Sequence[tuple[str, str]]) -> None:
+        self._call("ensure_bridge", name, address)
+        self.bridges[name] = address
+        self.sysctls.update(sysctls)
+
+    def delete_link(self, name: str) -> None:
+        self._call("delete_link", name)
+        self.bridges.pop(name, None)
+        self.veths.pop(name, None)
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        return [h for h, (b, _n, _i) in self.veths.items() if b == bridge]
+
+    def create_netns(self, path: Path) -> None:
+        self._call("create_netns", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=False)
+
+    def remove_netns(self, path: Path) -> None:
+        self._call("remove_netns", path)
+        path.unlink(missing_ok=True)
+        self.default_routes.discard(path)
+
+    def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
+                 address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
+        self._call("add_veth", host_if, netns, ifname, mac, address, gateway, bridge)
+        assert bridge in self.bridges, "veth added before its bridge"
+        assert netns.exists(), "veth added before its namespace"
+        self.veths[host_if] = (bridge, netns, ifname)
+        if gateway is not None:
+            self.default_routes.add(netns)
+
+    def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
+        self._call("remove_veth", host_if)
+        self.veths.pop(host_if, None)
+
+    def has_default_route(self, netns: Path) -> bool:
+        return netns in self.default_routes
+
+    def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
+        return [r for r in self.routes if r[0] not in exclude]
+
+    def apply_nft(self, script: str) -> None:
+        self._call("apply_nft", script)
+        self.nft.append(script)
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+def add_container(engine: Engine, cid: str, name: str, status: str = "running") -> Path:
+    """A containers row (as the lifecycle would write it) and its directory."""
+    with engine.db.tx() as c:
+        c.execute("INSERT INTO containers(id, name, image_id, status, config_json, state_json, "
+                  "created_ns) VALUES (?,?,?,?,?,?,?)",
+                  (cid, name, "sha256:" + "0" * 64, status, "{}", "{}", 0))
+    d = engine.paths.container(cid)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
