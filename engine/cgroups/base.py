@@ -27,6 +27,10 @@ class CgroupStats:
     pids_current: int = 0
     io_read_bytes: int = 0
     io_write_bytes: int = 0
+    # False when the kernel keeps no per-device I/O counters for the cgroup:
+    # v1 blk-throttle on recent kernels counts only cgroups with a throttle
+    # rule, and v2 io.stat lists nothing until the first I/O.
+    io_accounted: bool = True
 
     @property
     def memory_working_set(self) -> int:

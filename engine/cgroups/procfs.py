@@ -83,3 +83,24 @@ def parse_nspid(status: bytes | None) -> int | None:
 def container_pid(proc: Path, pid: int) -> int | None:
     """The pid that host process ``pid`` has inside its pid namespace (None if gone)."""
     return parse_nspid(read_bytes(f"{proc}/{pid}/status"))
+
+
+def parse_task_io(data: bytes | None) -> tuple[int, int]:
+    """(read_bytes, write_bytes) of a ``/proc/<pid>/io`` file: storage-level I/O."""
+    rd = wr = 0
+    for line in (data or b"").split(b"\n"):
+        if line.startswith(b"read_bytes:"):
+            rd = int(line.split()[1])
+        elif line.startswith(b"write_bytes:"):
+            wr = int(line.split()[1])
+    return rd, wr
+
+
+def tasks_io(proc: Path, pids: list[int]) -> tuple[int, int]:
+    """Storage I/O summed over live processes (what exited processes did is lost)."""
+    rd = wr = 0
+    for pid in pids:
+        r, w = parse_task_io(read_bytes(f"{proc}/{pid}/io"))
+        rd += r
+        wr += w
+    return rd, wr

@@ -8,7 +8,10 @@ so a front end that samples once a second gets Docker's CPU %::
 Memory in use is the cgroup's usage minus inactive file cache (Docker's
 rule on v1 and v2); with no memory limit the host's memory is the limit.
 Network bytes come from ``/proc/<init pid>/net/dev`` (the container's netns,
-loopback excluded), block I/O from the cgroup's blkio/io files.
+loopback excluded), block I/O from the cgroup's blkio/io files — or, where
+the kernel keeps no per-cgroup I/O counters (v1 blk-throttle on recent
+kernels counts only throttled cgroups), from ``/proc/<pid>/io`` of the
+cgroup's live processes.
 
 A sample reads about seven small files per container and /proc/stat once,
 which keeps 200 containers well under 100 ms.
@@ -23,7 +26,7 @@ from typing import Iterable, Protocol
 
 from ..records import ContainerStats
 from .base import Cgroup
-from .procfs import mem_total, net_io, system_cpu
+from .procfs import mem_total, net_io, system_cpu, tasks_io
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,14 @@ class StatsSampler:
             rx = tx = 0
             if t.own_netns and t.pid > 0:
                 rx, tx = net_io(self.proc, t.pid)
+            blk_r, blk_w = cg.io_read_bytes, cg.io_write_bytes
+            if not cg.io_accounted:
+                blk_r, blk_w = tasks_io(self.proc, t.cgroup.pids())
             out.append(ContainerStats(
                 id=t.id, name=t.name, time=now, cpu_percent=cpu_pct,
                 memory_usage=used, memory_limit=limit,
                 memory_percent=(used / limit * 100.0) if limit else 0.0,
-                net_rx=rx, net_tx=tx, block_read=cg.io_read_bytes, block_write=cg.io_write_bytes,
+                net_rx=rx, net_tx=tx, block_read=blk_r, block_write=blk_w,
                 pids=cg.pids_current, cpu_usage_ns=cg.cpu_usage_ns, online_cpus=cpus))
         # Forget containers no longer sampled, so a restarted one starts fresh.
         self._prev = seen

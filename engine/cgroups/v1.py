@@ -16,20 +16,22 @@ from .base import UNLIMITED, Cgroup, CgroupStats
 from .files import read_bytes, read_flat_keyed, read_int, read_keyed_value, rmdir_retry, write
 
 
-def parse_blkio(data: bytes | None) -> tuple[int, int]:
-    """(read, written) bytes summed over devices from a blkio ``io_service_bytes`` file."""
+def parse_blkio(data: bytes | None) -> tuple[int, int, bool]:
+    """(read, written, any device listed) from a blkio ``io_service_bytes`` file."""
     rd = wr = 0
+    devices = False
     if not data:
-        return 0, 0
+        return 0, 0, False
     for line in data.split(b"\n"):
         parts = line.split()
         if len(parts) != 3:
             continue        # "Total N" and blank lines
+        devices = True
         if parts[1] == b"Read":
             rd += int(parts[2])
         elif parts[1] == b"Write":
             wr += int(parts[2])
-    return rd, wr
+    return rd, wr, devices
 
 
 class V1Cgroup(Cgroup):
@@ -114,13 +116,14 @@ class V1Cgroup(Cgroup):
             inactive = read_keyed_value(mem_dir / "memory.stat", b"total_inactive_file")
         pids = read_int(d["pids"] / "pids.current") if "pids" in d else None
         rd = wr = 0
+        accounted = False
         if "blkio" in d:
-            # CFQ/BFQ-less kernels leave io_service_bytes empty; the throttle
-            # layer counts every bio regardless of scheduler (Docker falls back the same way).
-            data = read_bytes(d["blkio"] / "blkio.io_service_bytes_recursive")
-            rd, wr = parse_blkio(data)
-            if not rd and not wr:
-                rd, wr = parse_blkio(read_bytes(d["blkio"] / "blkio.throttle.io_service_bytes_recursive"))
+            # Kernels without CFQ have no io_service_bytes_recursive; then the
+            # throttle layer's counters are used (Docker falls back the same way).
+            rd, wr, accounted = parse_blkio(read_bytes(d["blkio"] / "blkio.io_service_bytes_recursive"))
+            if not accounted:
+                rd, wr, accounted = parse_blkio(
+                    read_bytes(d["blkio"] / "blkio.throttle.io_service_bytes_recursive"))
         return CgroupStats(
             cpu_usage_ns=cpu or 0,
             memory_usage=usage or 0,
@@ -129,6 +132,7 @@ class V1Cgroup(Cgroup):
             pids_current=pids or 0,
             io_read_bytes=rd,
             io_write_bytes=wr,
+            io_accounted=accounted,
         )
 
     def oom_kills(self) -> int:

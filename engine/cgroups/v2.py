@@ -32,11 +32,11 @@ def weight_to_shares(weight: int) -> int:
     return 2 + round((weight - 1) * 262142 / 9999)
 
 
-def parse_io_stat(data: bytes | None) -> tuple[int, int]:
-    """(read, written) bytes summed over devices from ``io.stat``."""
+def parse_io_stat(data: bytes | None) -> tuple[int, int, bool]:
+    """(read, written, any device listed) from ``io.stat``."""
     rd = wr = 0
-    if not data:
-        return 0, 0
+    if not data or not data.strip():
+        return 0, 0, False
     for line in data.split(b"\n"):
         for item in line.split()[1:]:
             key, _, value = item.partition(b"=")
@@ -44,7 +44,7 @@ def parse_io_stat(data: bytes | None) -> tuple[int, int]:
                 rd += int(value)
             elif key == b"wbytes":
                 wr += int(value)
-    return rd, wr
+    return rd, wr, True
 
 
 class V2Cgroup(Cgroup):
@@ -94,7 +94,7 @@ class V2Cgroup(Cgroup):
     def stats(self) -> CgroupStats:
         d = self.dir
         usage_usec = read_keyed_value(d / "cpu.stat", b"usage_usec")
-        rd, wr = parse_io_stat(read_bytes(d / "io.stat"))
+        rd, wr, accounted = parse_io_stat(read_bytes(d / "io.stat"))
         return CgroupStats(
             cpu_usage_ns=(usage_usec or 0) * 1000,
             memory_usage=read_int(d / "memory.current") or 0,
@@ -103,6 +103,7 @@ class V2Cgroup(Cgroup):
             pids_current=read_int(d / "pids.current") or 0,
             io_read_bytes=rd,
             io_write_bytes=wr,
+            io_accounted=accounted,
         )
 
     def oom_kills(self) -> int:

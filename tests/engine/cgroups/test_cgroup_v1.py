@@ -65,13 +65,16 @@ def test_blkio_falls_back_to_the_throttle_counters(fake: FakeV1, cg: V1Cgroup) -
     fake.set("blkio", P, "blkio.throttle.io_service_bytes_recursive",
              "253:0 Read 10\n253:0 Write 20\n253:0 Total 30\nTotal 30\n")
     s = cg.stats()
-    assert (s.io_read_bytes, s.io_write_bytes) == (10, 20)
+    assert (s.io_read_bytes, s.io_write_bytes) == (10, 20) and s.io_accounted
+    fake.set("blkio", P, "blkio.throttle.io_service_bytes_recursive", "Total 0\n")
+    assert not cg.stats().io_accounted
 
 
 def test_parse_blkio_ignores_totals_and_blank() -> None:
-    assert parse_blkio(b"") == (0, 0)
-    assert parse_blkio(None) == (0, 0)
-    assert parse_blkio(b"8:0 Read 1\n8:0 Write 2\n8:0 Discard 9\nTotal 3\n\n") == (1, 2)
+    assert parse_blkio(b"") == (0, 0, False)
+    assert parse_blkio(None) == (0, 0, False)
+    assert parse_blkio(b"Total 0\n") == (0, 0, False)       # no device counted
+    assert parse_blkio(b"8:0 Read 1\n8:0 Write 2\n8:0 Discard 9\nTotal 3\n\n") == (1, 2, True)
 
 
 def test_gone_cgroup_reads_as_zero_not_an_error(fake: FakeV1) -> None:

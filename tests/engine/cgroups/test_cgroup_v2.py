@@ -53,8 +53,8 @@ def test_unlimited_memory_reads_as_none(cg: V2Cgroup) -> None:
 
 
 def test_parse_io_stat_edge_cases() -> None:
-    assert parse_io_stat(b"") == (0, 0)
-    assert parse_io_stat(b"8:0 rios=1\n") == (0, 0)
+    assert parse_io_stat(b"") == (0, 0, False)
+    assert parse_io_stat(b"8:0 rios=1\n") == (0, 0, True)
 
 
 def test_apply_converts_oci_to_v2_files(fake: FakeV2, cg: V2Cgroup) -> None:

@@ -101,6 +101,24 @@ def test_memory_net_block_pids(tmp_path: Path) -> None:
     assert s.time.tzinfo is not None
 
 
+def test_block_io_from_the_processes_when_the_kernel_keeps_no_cgroup_counters(tmp_path: Path) -> None:
+    fake = FakeV1(tmp_path)
+    t = _v1_target(fake, "io", 400)
+    fake.set("memory", "/portside/io", "cgroup.procs", "400\n401\n")
+    for pid, (r, w) in ((400, (4096, 100)), (401, (1, 2))):
+        fake.proc.add_pid(pid)
+        (fake.proc.root / str(pid) / "io").write_text(
+            f"rchar: 9\nwchar: 9\nsyscr: 1\nsyscw: 1\nread_bytes: {r}\nwrite_bytes: {w}\n"
+            "cancelled_write_bytes: 0\n")
+    s = StatsSampler(proc=fake.proc.root).sample_targets([t])[0]
+    assert (s.block_read, s.block_write) == (4097, 102)
+    # Once the cgroup has per-device counters, they win.
+    fake.set("blkio", "/portside/io", "blkio.throttle.io_service_bytes_recursive",
+             "254:0 Read 7\n254:0 Write 8\nTotal 15\n")
+    s = StatsSampler(proc=fake.proc.root).sample_targets([t])[0]
+    assert (s.block_read, s.block_write) == (7, 8)
+
+
 def test_unlimited_memory_is_shown_against_host_memory(tmp_path: Path) -> None:
     fake = FakeV2(tmp_path)
     fake.make("/portside/c")
