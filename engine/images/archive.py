@@ -479,7 +479,8 @@ class _Plan:
 def _read_limited(reader: ArchiveReader, path: str, what: str) -> bytes:
     size = reader.size(path)
     if size > MAX_JSON:
-        raise ImageFormatError(f"{reader.label}: {what} {path} is {size} bytes, more than "
+        named = path if what == path else f"{what} {path}"
+        raise ImageFormatError(f"{reader.label}: {named} is {size} bytes, more than "
                                f"{MAX_JSON} allowed for metadata", hint=_HINT)
     with reader.open(path) as f:
         return f.read(MAX_JSON + 1)
