@@ -73,6 +73,14 @@ class LinuxDataplane:
     def remove_netns(self, path: Path) -> None:
         from . import netlink
         netlink.remove_netns(path)
+        try:
+            empty = not any(path.parent.iterdir())
+        except FileNotFoundError:
+            return
+        if empty:
+            # Callers hold the network lock, so no namespace is being created
+            # meanwhile; the shared mount comes back with the next one.
+            netlink.release_netns_dir(path.parent)
 
     def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
                  address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
