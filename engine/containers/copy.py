@@ -377,8 +377,8 @@ def _add_entry(tf: tarfile.TarFile, dirfd: int, name: str, st: os.stat_result, a
 class ExtractOptions:
     """What an extraction may create and keep."""
 
-    keep_owner: bool = False                          # the archive's uid/gid (cp -a)
-    default_owner: tuple[int, int] | None = (0, 0)    # when not keeping; None: as created
+    keep_owner: bool = False                          # the archive's uid/gid (cp -a; root only)
+    default_owner: tuple[int, int] | None = None      # when not keeping; None: as created
     allow_devices: bool = True                        # create char/block device nodes
     strip_setid: bool = False                         # clear setuid/setgid (copies onto the host)
 
@@ -515,7 +515,10 @@ class _Extractor:
         return mode
 
     def _owner(self, m: tarfile.TarInfo) -> tuple[int, int] | None:
-        return (m.uid, m.gid) if self.options.keep_owner else self.options.default_owner
+        if self.options.keep_owner:
+            # Like tar: only root can give files away; others keep their own.
+            return (m.uid, m.gid) if os.geteuid() == 0 else None
+        return self.options.default_owner
 
     def _create(self, tf: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str, rel: str) -> bool:
         try:

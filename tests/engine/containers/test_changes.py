@@ -160,3 +160,47 @@ def test_kernel_marks_on_real_whiteouts(tmp_path: Path) -> None:
     entries = {e.path: e for e in walk_upper(upper, KernelMarks())}
     assert entries["/gone"].whiteout and entries["/d"].opaque
     assert not entries["/d"].whiteout
+
+
+# -- the same changes as an OCI layer (commit) ----------------------------------------
+
+def layer_members(upper: Path, marks: FakeMarks, **kw: object) -> dict[str, "tarfile.TarInfo"]:
+    import io
+    import tarfile
+
+    from engine.containers.commit import write_layer
+    buf = io.BytesIO()
+    write_layer(upper, buf, marks=marks, **kw)  # type: ignore[arg-type]
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tf:
+        return {m.name.rstrip("/"): m for m in tf.getmembers()}
+
+
+def test_layer_turns_overlay_marks_into_oci_whiteouts(tmp_path: Path) -> None:
+    marks = FakeMarks()
+    upper = tree(tmp_path / "upper", {"etc/new.conf": "x", "var/cache/keep": "k"})
+    marks.whiteout(upper / "etc" / "motd")
+    marks.make_opaque(upper / "var" / "cache")
+    os.symlink("/etc/new.conf", upper / "etc" / "link")
+    m = layer_members(upper, marks)
+    assert set(m) == {"etc", "etc/.wh.motd", "etc/link", "etc/new.conf", "var", "var/cache",
+                      "var/cache/.wh..wh..opq", "var/cache/keep"}
+    assert m["etc/.wh.motd"].isreg() and m["etc/.wh.motd"].size == 0
+    assert m["etc/link"].issym() and m["etc/link"].linkname == "/etc/new.conf"
+    assert m["etc/new.conf"].size == 1
+    names = list(m)
+    assert names.index("var/cache/.wh..wh..opq") < names.index("var/cache/keep")
+
+
+def test_layer_leaves_out_empty_mount_point_stubs(tmp_path: Path, layers: tuple[Path, Path]) -> None:
+    upper = tree(tmp_path / "upper", {"etc/hosts": "", "proc/": "", "etc/passwd": "root\nme"})
+    m = layer_members(upper, FakeMarks(), lower=LowerView(layers, FakeMarks()),
+                      skip={"/etc/hosts", "/proc"})
+    assert set(m) == {"etc", "etc/passwd"}
+
+
+def test_layer_keeps_hardlinks(tmp_path: Path) -> None:
+    upper = tree(tmp_path / "upper", {"a": "data"})
+    os.link(upper / "a", upper / "b")
+    m = layer_members(upper, FakeMarks())
+    assert m["b"].islnk() and m["b"].linkname == "a"
