@@ -508,6 +508,10 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
             if fd is None:
                 continue
             try:
+                # Read again under the lock: it may have been started since the first look.
+                row = ctx.db.one("SELECT status FROM containers WHERE id=?", (cid,))
+                if row is not None and row["status"] in ALIVE_STATUSES:
+                    continue
                 _teardown_locked(ctx, cid, dp)
                 cleaned.append(cid)
             finally:

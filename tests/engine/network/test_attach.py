@@ -225,3 +225,20 @@ def test_connect_needs_a_running_bridged_container(net_engine: Engine, dp: FakeD
         net_engine.network_connect("app", "stopped")
     with pytest.raises(InvalidState, match="does not use a bridge network"):
         connect(net_engine, B, "hostnet", "app")
+
+
+def test_reconcile_rechecks_a_container_started_meanwhile(net_engine: Engine, dp: FakeDataplane,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    add_container(net_engine, A, "booting", status="created")
+    prepare(net_engine, A, "booting", spec(network="portside"))
+    real = attach._try_lock
+
+    def started_then_lock(ctx: Engine, name: str) -> int | None:
+        # the lifecycle finished starting it between reconcile's first look and the lock
+        with net_engine.db.tx() as c:
+            c.execute("UPDATE containers SET status='running' WHERE id=?", (A,))
+        return real(ctx, name)
+
+    monkeypatch.setattr(attach, "_try_lock", started_then_lock)
+    assert reconcile(net_engine) == []
+    assert attach.store.endpoints(net_engine.db, container_id=A)
