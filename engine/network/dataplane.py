@@ -29,7 +29,7 @@ class Dataplane(Protocol):
         """Create a network namespace held by a bind mount at ``path`` (``lo`` up)."""
 
     def remove_netns(self, path: Path) -> None:
-        """Unmount and remove a namespace file; gone already is fine."""
+        """Unmount and remove a namespace file (and the directory's mount once empty); gone is fine."""
 
     def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
                  address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:

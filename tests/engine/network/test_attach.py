@@ -242,3 +242,11 @@ def test_reconcile_rechecks_a_container_started_meanwhile(net_engine: Engine, dp
     monkeypatch.setattr(attach, "_try_lock", started_then_lock)
     assert reconcile(net_engine) == []
     assert attach.store.endpoints(net_engine.db, container_id=A)
+
+
+def test_publish_all_uses_the_image_exposed_ports(net_engine: Engine, dp: FakeDataplane) -> None:
+    s = prepare(net_engine, A, "web", spec(network="portside", publish_all=True),
+                exposed_ports=["80/tcp", "53/udp"])
+    got = sorted((m.container_port, m.protocol) for m in s.ports)
+    assert got == [(53, "udp"), (80, "tcp")]
+    assert all(m.host_port > 0 and m.host_ip == "" for m in s.ports)
