@@ -7,6 +7,7 @@ fixture removes what it made even when a test fails.
 """
 from __future__ import annotations
 
+import select
 import socket
 import subprocess
 import sys
@@ -134,8 +135,12 @@ class Server:
                                       proto, str(port), tag],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.strip() == "ready", self.proc.stderr.read() if self.proc.stderr else line
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.close()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            pytest.fail(f"server in {ns} did not start: {err[-300:]}")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -317,3 +322,25 @@ def test_teardown_of_a_stale_namespace_file_only(lab: NetLab) -> None:
     assert "ee" * 32 in reconcile(lab.engine)
     assert not path.exists()
     assert store.endpoints(lab.engine.db) == []
+
+
+def test_port_on_all_addresses_from_localhost_and_from_a_peer(lab: NetLab) -> None:
+    port = _free_port(socket.SOCK_STREAM)
+    _w, sw = lab.container("web", "portside", ports=(f"{port}:8080",))
+    _c, sc = lab.container("client", "portside")
+    srv = Server(ns_of(sw), "tcp", 8080, "web")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.settimeout(5)
+            assert conn.recv(100) == b"hello from web"
+    finally:
+        srv.close()
+    # a container reaching the published port through the host side of its bridge (hairpin)
+    srv = Server(ns_of(sw), "tcp", 8080, "web")
+    try:
+        code = ("import socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5);"
+                "c.settimeout(5); print(c.recv(100).decode())")
+        r = in_ns(ns_of(sc), sys.executable, "-c", code, str(sc.endpoints[0].gateway), str(port))
+        assert r.stdout.strip() == "hello from web", r.stderr[-300:]
+    finally:
+        srv.close()
