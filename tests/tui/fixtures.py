@@ -1,0 +1,59 @@
+"""Helpers for app tests: small real images, k8s-file logs, running a Pilot."""
+from __future__ import annotations
+
+import asyncio
+import io
+import tarfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from engine import Engine
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def rootfs_tar(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o755
+            tf.addfile(ti, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def add_image(engine: Engine, ref: str) -> Any:
+    """A one-layer image made by the engine's own import."""
+    return engine.import_image(rootfs_tar({"bin/hello": f"#!/bin/sh\necho {ref}\n".encode()}),
+                               ref, changes=["CMD [\"/bin/hello\"]"])
+
+
+
+def k8s_record(t: datetime, stream: str, text: str, flag: str = "F") -> bytes:
+    stamp = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+    return f"{stamp} {stream} {flag} {text}\n".encode()
+
+
+def write_log(path: Path, lines: list[tuple[str, str]], start: datetime = T0) -> Path:
+    """A conmon-style log: one record a line, one second apart."""
+    with open(path, "ab") as f:
+        for i, (stream, text) in enumerate(lines):
+            f.write(k8s_record(start + timedelta(seconds=i), stream, text))
+    return path
+
+
+def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro_fn())
+
+
+async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until ``cond()`` holds (workers are real threads)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)

@@ -1,0 +1,157 @@
+"""The logs pane on real k8s-file logs: tail at once, follow, search, filter, save."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import ComposeResult
+from textual.screen import Screen
+
+from engine import Engine
+
+pytest.importorskip("engine.containers.logs")
+from tests.tui.fixtures import k8s_record, run, T0, wait_for, write_log
+from tui.app import PortsideApp
+from tui.config import Config, builtin_highlights
+from tui.widgets.log_view import LogPane, LogView
+
+
+class LogApp(PortsideApp):
+    """Only the logs pane, on the real app plumbing (workers, error routing)."""
+
+    def get_default_screen(self) -> Screen[Any]:
+        return Screen()
+
+    def compose(self) -> ComposeResult:
+        yield LogPane(id="logs")
+
+
+def make(engine: Engine) -> LogApp:
+    return LogApp(engine, Config(highlights=builtin_highlights()))
+
+
+def text_at(view: LogView, y: int) -> str:
+    return view.render_line(y).text
+
+
+def screen_text(view: LogView) -> str:
+    return "\n".join(text_at(view, y) for y in range(view.size.height))
+
+
+def big_log(path: Path, n: int) -> None:
+    with open(path, "wb") as f:
+        for i in range(n):
+            stream = "stderr" if i % 7 == 0 else "stdout"
+            f.write(k8s_record(T0, stream, f"line {i} " + ("ERROR boom" if i % 1000 == 0 else "ok")))
+
+
+def test_opens_at_the_tail_and_follows(engine: Engine, log_file: Path) -> None:
+    big_log(log_file, 200_000)
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            view = pane.view
+            t0 = time.monotonic()
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: "line 199999 ok" in screen_text(view))
+            assert time.monotonic() - t0 < 2.0
+            assert view.following
+            await wait_for(pilot, lambda: pane.index is not None and pane.index.complete)
+            assert view.rows == 200_000 and "line 199999 ok" in screen_text(view)
+            write_log(log_file, [("stdout", "fresh line")])
+            await wait_for(pilot, lambda: "fresh line" in screen_text(view))
+            # scrolling up pauses following; new lines do not move the view
+            view.focus()
+            await pilot.press("g")
+            assert not view.following and "line 0 " in text_at(view, 0)
+            write_log(log_file, [("stdout", "while paused")])
+            await wait_for(pilot, lambda: view.rows == 200_002)
+            assert "line 0 " in text_at(view, 0)
+            await pilot.press("G")
+            assert view.following
+            await wait_for(pilot, lambda: "while paused" in screen_text(view))
+    run(go)
+
+
+def test_scroll_position_holds_while_the_index_grows(engine: Engine, log_file: Path) -> None:
+    big_log(log_file, 300_000)
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            view = pane.view
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: "line 299999 ok" in screen_text(view))
+            view.focus()
+            await pilot.press("k", "k", "k")
+            first = text_at(view, 0)
+            await wait_for(pilot, lambda: pane.index is not None and pane.index.complete)
+            await pilot.pause(0.1)
+            assert text_at(view, 0) == first        # the scan added lines above, not here
+    run(go)
+
+
+def test_search_next_previous_and_filter(engine: Engine, log_file: Path) -> None:
+    big_log(log_file, 5000)
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            view = pane.view
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: pane.index is not None and pane.index.complete)
+            view.focus()
+            await pilot.press("slash", *"error", "enter")
+            await wait_for(pilot, lambda: view.current_match == 4000)
+            await pilot.press("N")
+            await wait_for(pilot, lambda: view.current_match == 3000)
+            await pilot.press("n")
+            await wait_for(pilot, lambda: view.current_match == 4000)
+            assert "line 4000 ERROR boom" in screen_text(view)
+            await pilot.press("escape")                      # drops the search
+            assert view.search is None
+            await pilot.press("ampersand", *"boom", "enter")
+            await wait_for(pilot, lambda: pane.model is not None and pane.model.filter_done)
+            await pilot.pause(0.1)
+            assert view.rows == 5
+            assert text_at(view, 0).strip().endswith("line 0 ERROR boom")
+            assert text_at(view, 4).strip().endswith("line 4000 ERROR boom")
+            write_log(log_file, [("stderr", "late ERROR boom"), ("stdout", "quiet")])
+            await wait_for(pilot, lambda: view.rows == 6)
+            await pilot.press("escape")                      # drops the filter
+            await wait_for(pilot, lambda: view.rows == 5002)
+    run(go)
+
+
+def test_toggles_long_lines_and_save(engine: Engine, log_file: Path, tmp_path: Path) -> None:
+    write_log(log_file, [("stdout", "short"), ("stderr", "x" * 100_000), ("stdout", "\x1b[31mred\x1b[0m")])
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            view = pane.view
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: "red" in screen_text(view))
+            view.focus()
+            t0 = time.monotonic()
+            await pilot.press("w")                    # wrap: the long line fills the view
+            await pilot.pause(0.1)
+            assert "red" in screen_text(view)
+            await pilot.press("w", "t")              # timestamps on
+            await pilot.pause(0.1)
+            assert "05-01 " in screen_text(view)
+            assert time.monotonic() - t0 < 2.0
+            out = tmp_path / "saved.txt"
+            await pilot.press("ctrl+s")
+            pane.query_one("LogInput").value = str(out)  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: out.exists() and out.read_text().count("\n") == 3)
+            assert "2024-05-01T12:00:00" in out.read_text()
+    run(go)

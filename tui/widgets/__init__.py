@@ -1,0 +1,1 @@
+"""Widgets of the app: lists, detail tabs, the logs pane."""

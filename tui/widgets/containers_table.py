@@ -1,0 +1,239 @@
+"""The Containers list and the lifecycle actions on the marked or current rows."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+
+from engine import ContainerInfo
+
+from .format import STATUS_ORDER, short_ago, status_text, timestamp
+from .resource_table import Cell, ColumnSpec, ResourceTable
+
+
+def _status(c: ContainerInfo) -> Cell:
+    st = c.state
+    since = st.started_at if st.status in ("running", "paused") else st.finished_at
+    if st.status == "created":
+        since = None
+    text, style = status_text(st.status, st.exit_code, since)
+    return Cell(text, (STATUS_ORDER.get(st.status, 9), -timestamp(since)), style)
+
+
+def _command(c: ContainerInfo) -> Cell:
+    return Cell(" ".join(c.command), style="dim")
+
+
+COLUMNS: tuple[ColumnSpec[ContainerInfo], ...] = (
+    ColumnSpec("name", "NAME", lambda c: Cell(c.name, style="bold")),
+    ColumnSpec("image", "IMAGE", lambda c: Cell(c.image)),
+    ColumnSpec("status", "STATUS", _status),
+    ColumnSpec("created", "CREATED", lambda c: Cell(short_ago(c.created), -timestamp(c.created))),
+    ColumnSpec("id", "ID", lambda c: Cell(c.short_id, style="dim"), width=12),
+    ColumnSpec("command", "COMMAND", _command),
+)
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def valid_name(value: str) -> str | None:
+    if not _NAME.fullmatch(value):
+        return "letters, digits, _ . - (starting with a letter or digit)"
+    return None
+
+
+class ContainersTable(ResourceTable[ContainerInfo]):
+    """Every container (running and stopped); space marks rows for bulk actions."""
+
+    kind = "container"
+    COLUMNS = COLUMNS
+    DEFAULT_SORT = "status"
+    MARKABLE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "mark", "Mark", show=False, id="container.mark"),
+        Binding("ctrl+a", "mark_all", "Mark all", show=False, id="container.mark_all"),
+        Binding("u", "lifecycle('start')", "Start", id="container.start"),
+        Binding("s", "lifecycle('stop')", "Stop", id="container.stop"),
+        Binding("r", "lifecycle('restart')", "Restart", id="container.restart"),
+        Binding("K", "lifecycle('kill')", "Kill", show=False, id="container.kill"),
+        Binding("p", "pause", "Pause/unpause", show=False, id="container.pause"),
+        Binding("d", "remove(False)", "Remove", id="container.remove"),
+        Binding("D", "remove(True)", "Force remove", show=False, id="container.force_remove"),
+        Binding("R", "rename", "Rename", show=False, id="container.rename"),
+        Binding("e", "exec_shell", "Shell", id="container.exec"),
+        Binding("a", "attach", "Attach", show=False, id="container.attach"),
+        Binding("n", "run_new", "Run new", show=False, id="container.run"),
+        Binding("P", "prune", "Prune", show=False, id="container.prune"),
+    ]
+
+    class RunRequested(Message):
+        """Open the run dialog (prefilled from a container's image, if any)."""
+
+        def __init__(self, image: str = "") -> None:
+            super().__init__()
+            self.image = image
+
+    def label_of(self, key: str) -> str:
+        c = self.records.get(key)
+        return c.name if c is not None else key[:12]
+
+    def haystack(self, c: ContainerInfo) -> str:
+        labels = " ".join(f"{k}={v}" for k, v in c.labels.items())
+        return f"{c.name} {c.image} {c.status} {c.id[:12]} {' '.join(c.command)} {labels}".lower()
+
+    # -- helpers ---------------------------------------------------------------
+    @property
+    def engine(self) -> Any:
+        return self.app.engine  # type: ignore[attr-defined]
+
+    def _has(self, method: str) -> bool:
+        if hasattr(self.engine, method):
+            return True
+        self.app.notify(f"this engine has no {method}() yet", severity="warning")
+        return False
+
+    def _each(self, keys: list[str], verb: str, call: Callable[[str], Any]) -> None:
+        """Run ``call`` per container in one worker; one summary toast at the end."""
+        names = {k: self.label_of(k) for k in keys}
+
+        def run_all() -> tuple[list[str], list[tuple[str, Exception]]]:
+            ok: list[str] = []
+            failed: list[tuple[str, Exception]] = []
+            for k in keys:
+                try:
+                    call(k)
+                    ok.append(names[k])
+                except Exception as err:  # collected: one bad container must not stop the rest
+                    failed.append((names[k], err))
+            return ok, failed
+
+        def done(result: tuple[list[str], list[tuple[str, Exception]]]) -> None:
+            ok, failed = result
+            if ok:
+                self.app.notify(", ".join(ok), title=verb)
+            for name, err in failed:
+                self.app.report_error(err, f"{verb}: {name}")  # type: ignore[attr-defined]
+            self.post_message(self.Changed())
+
+        what = names[keys[0]] if len(keys) == 1 else f"{len(keys)} containers"
+        self.app.engine_call(run_all, done=done,  # type: ignore[attr-defined]
+                             title=f"{verb} {what}")
+
+    # -- actions ---------------------------------------------------------------
+    def action_mark(self) -> None:
+        self.toggle_mark()
+
+    def action_mark_all(self) -> None:
+        self.mark_all()
+
+    _PAST = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "killed"}
+
+    def action_lifecycle(self, verb: str) -> None:
+        keys = self.targets()
+        if not keys or not self._has(verb):
+            return
+        method = getattr(self.engine, verb)
+        self._each(keys, self._PAST[verb], method)
+
+    def action_pause(self) -> None:
+        keys = self.targets()
+        if not keys or not self._has("pause"):
+            return
+        paused = [k for k in keys if self.records[k].status == "paused"]
+        others = [k for k in keys if k not in paused]
+        if others:
+            self._each(others, "paused", self.engine.pause)
+        if paused:
+            self._each(paused, "unpaused", self.engine.unpause)
+
+    def action_remove(self, force: bool = False) -> None:
+        from ..screens.dialogs import ConfirmScreen
+        keys = self.targets()
+        if not keys or not self._has("rm"):
+            return
+        names = [self.label_of(k) for k in keys]
+        running = [self.label_of(k) for k in keys
+                   if self.records[k].status in ("running", "paused", "restarting")]
+        title = (f"Remove container {names[0]}?" if len(keys) == 1
+                 else f"Remove {len(keys)} containers?")
+        body = ", ".join(names)
+        if force and running:
+            body += f"\n\nForce: {', '.join(running)} will be killed first."
+        elif running:
+            body += (f"\n\n{', '.join(running)} still running: removal fails unless "
+                     "stopped (D removes by force).")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.marked -= set(keys)
+                self._each(keys, "removed", lambda k: self.engine.rm(k, force=force))
+
+        self.app.push_screen(ConfirmScreen(title, body, yes="Force remove" if force else "Remove"),
+                             answered)
+
+    def action_rename(self) -> None:
+        from ..screens.dialogs import PromptScreen
+        key = self.current_key
+        if key is None or not self._has("rename"):
+            return
+        old = self.label_of(key)
+
+        def answered(new: str | None) -> None:
+            if new and new != old:
+                self._each([key], f"renamed to {new}", lambda k: self.engine.rename(k, new))
+
+        self.app.push_screen(PromptScreen(f"Rename {old}", value=old, validate=valid_name),
+                             answered)
+
+    def action_exec_shell(self) -> None:
+        key = self.current_key
+        if key is None:
+            return
+        c = self.records[key]
+        if c.status != "running":
+            self.app.notify(f"{c.name} is {c.status}; start it first (u)", severity="warning")
+            return
+        code = self.app.run_in_terminal(  # type: ignore[attr-defined]
+            self.app.portside_argv("exec", "-it", key, "sh"))  # type: ignore[attr-defined]
+        if code not in (None, 0, 130):
+            self.app.notify(f"the shell exited with {code}", severity="warning")
+
+    def action_attach(self) -> None:
+        key = self.current_key
+        if key is None:
+            return
+        c = self.records[key]
+        if c.status != "running":
+            self.app.notify(f"{c.name} is {c.status}; start it first (u)", severity="warning")
+            return
+        self.app.notify("detach with ctrl+p ctrl+q", timeout=3)
+        self.app.run_in_terminal(self.app.portside_argv("attach", key))  # type: ignore[attr-defined]
+
+    def action_run_new(self) -> None:
+        c = self.current
+        self.post_message(self.RunRequested(c.image if c is not None else ""))
+
+    def action_prune(self) -> None:
+        from ..screens.dialogs import ConfirmScreen
+        if not self._has("container_prune"):
+            return
+        stopped = [c.name for c in self.records.values()
+                   if c.status in ("exited", "created", "dead")]
+        body = (", ".join(stopped[:20]) + (" …" if len(stopped) > 20 else "")
+                if stopped else "No stopped containers.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.engine_call(self.engine.container_prune,  # type: ignore[attr-defined]
+                                     done=self._pruned, title="Pruning containers")
+
+        self.app.push_screen(ConfirmScreen(f"Remove {len(stopped)} stopped container(s)?",
+                                           body, yes="Prune"), answered)
+
+    def _pruned(self, result: Any) -> None:
+        removed = result[0] if isinstance(result, tuple) else result
+        self.app.notify(f"{len(removed)} container(s) removed", title="pruned")
+        self.post_message(self.Changed())

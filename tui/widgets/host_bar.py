@@ -1,0 +1,53 @@
+"""The one-line header: host facts and counts."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class HostBar(Static):
+    """``portside  runc 1.1 · cgroup v2 · 3 running, 5 stopped · 4 images · 2 volumes``."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.info: Any = None
+        self.counts: dict[str, int] = {}
+        self.root = ""
+
+    def set_info(self, info: Any) -> None:
+        self.info = info
+        self._draw()
+
+    def set_counts(self, **counts: int) -> None:
+        self.counts.update(counts)
+        self._draw()
+
+    def _draw(self) -> None:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" portside ", style="bold reverse")
+        facts: list[tuple[str, str]] = []
+        info = self.info
+        if info is not None:
+            runtime = getattr(info, "runtime", "")
+            version = getattr(info, "runtime_version", "")
+            if runtime:
+                facts.append((f"{runtime} {version}".strip(), ""))
+            cg = getattr(info, "cgroup_version", "")
+            if cg:
+                facts.append((f"cgroup v{cg}".replace("vv", "v"), ""))
+        c = self.counts
+        if "running" in c:
+            facts.append((f"{c['running']} running", "green" if c["running"] else "dim"))
+            facts.append((f"{c.get('stopped', 0)} stopped", "dim"))
+        if "images" in c:
+            facts.append((f"{c['images']} images", ""))
+        if "volumes" in c:
+            facts.append((f"{c['volumes']} volumes", ""))
+        for i, (text, style) in enumerate(facts):
+            t.append(" · " if i else " ", style="dim")
+            t.append(text, style=style)
+        if self.root:
+            t.append(f"  {self.root}", style="dim")
+        self.update(t)

@@ -1,0 +1,152 @@
+"""The list pane: view tabs, one table per kind of object, and the ``/`` filter."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import ContentSwitcher, Input, Static, Tab, Tabs
+
+from .containers_table import ContainersTable
+from .images_table import ImagesTable
+from .networks_table import NetworksTable
+from .resource_table import ResourceTable
+from .volumes_table import VolumesTable
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    ("containers", "Containers"),
+    ("images", "Images"),
+    ("volumes", "Volumes"),
+    ("networks", "Networks"),
+)
+
+
+class ViewTabs(Tabs):
+    """The view names; switched with number keys and tab, so never focused."""
+
+    can_focus = False
+
+
+class FilterInput(Input):
+    """``/``: filter the current list as you type; esc clears, enter keeps."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear", "Clear filter", id="filter.clear"),
+        Binding("down", "done", "To list", show=False),
+    ]
+
+    class Done(Message):
+        """Go back to the list (keeping the filter unless ``cleared``)."""
+
+        def __init__(self, cleared: bool) -> None:
+            super().__init__()
+            self.cleared = cleared
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.post_message(self.Done(True))
+
+    def action_done(self) -> None:
+        self.post_message(self.Done(False))
+
+
+class ListPane(Vertical):
+    """Containers, Images, Volumes, Networks: one visible at a time."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="list.filter"),
+    ]
+
+    def __init__(self, networks: bool, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._networks = networks
+        self._filters: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield ViewTabs(*[Tab(f"{i} {label}", id=f"tab-{key}")
+                         for i, (key, label) in enumerate(VIEWS, 1)], id="view-tabs")
+        with ContentSwitcher(initial="containers", id="views"):
+            yield ContainersTable(id="containers")
+            yield ImagesTable(id="images")
+            yield VolumesTable(id="volumes")
+            if self._networks:
+                yield NetworksTable(id="networks")
+            else:
+                yield Static("This engine has no network API yet: containers run with "
+                             "--network none or host.", id="networks", classes="placeholder")
+        yield FilterInput(placeholder="filter: words match name, image, status, labels…",
+                          id="filter", compact=True)
+
+    # -- views -----------------------------------------------------------------------
+    @property
+    def view(self) -> str:
+        return self.query_one("#views", ContentSwitcher).current or "containers"
+
+    def table(self, view: str | None = None) -> ResourceTable[Any] | None:
+        widget = self.query_one("#views", ContentSwitcher).get_child_by_id(view or self.view)
+        return widget if isinstance(widget, ResourceTable) else None
+
+    def tables(self) -> list[ResourceTable[Any]]:
+        return list(self.query(ResourceTable))
+
+    def show_view(self, view: str, focus: bool = True) -> None:
+        switcher = self.query_one("#views", ContentSwitcher)
+        if switcher.current != view:
+            self._filters[switcher.current or ""] = self.query_one(FilterInput).value
+            switcher.current = view
+            self.query_one(ViewTabs).active = f"tab-{view}"
+            filt = self.query_one(FilterInput)
+            filt.value = self._filters.get(view, "")
+            self.set_class(bool(filt.value), "-filtering")
+        table = self.table(view)
+        if focus:
+            (table or switcher.get_child_by_id(view)).focus()
+        if table is not None:
+            table.post_message(table.CurrentChanged(table, table.current_key))
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab is not None and event.tab.id:
+            self.show_view(event.tab.id.removeprefix("tab-"), focus=False)
+
+    # -- filter ----------------------------------------------------------------------
+    def action_filter(self) -> None:
+        if self.table() is None:
+            return
+        self.add_class("-filtering")
+        self.query_one(FilterInput).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterInput):
+            event.stop()
+            table = self.table()
+            if table is not None:
+                table.set_filter(event.value.strip())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterInput):
+            event.stop()
+            self._back_to_table(cleared=not event.value)
+
+    def on_filter_input_done(self, event: FilterInput.Done) -> None:
+        event.stop()
+        self._back_to_table(event.cleared)
+
+    def _back_to_table(self, cleared: bool) -> None:
+        if cleared:
+            self.query_one(FilterInput).value = ""
+            self.remove_class("-filtering")
+        table = self.table()
+        if table is not None:
+            table.focus()
+
+    def clear_filter(self) -> bool:
+        """Drop the current view's filter; False if there was none."""
+        filt = self.query_one(FilterInput)
+        if not filt.value:
+            return False
+        filt.value = ""
+        self.remove_class("-filtering")
+        return True

@@ -1,0 +1,253 @@
+"""What the logs pane shows, apart from how: rows over a LineIndex, filter, search.
+
+No Textual here, so it is tested directly. The heavy parts (filtering a
+whole log, searching for the next match) are meant for worker threads: they
+take a ``cancel`` callable and look at bytes first. A block of a few
+thousand lines is read with one ``pread`` and tested with one regex search
+at C speed; only blocks with a hit are decoded line by line. Most blocks in
+a big log hold no match, so a filter over a gigabyte reads it once at disk
+speed instead of decoding millions of lines in Python.
+"""
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import threading
+from array import array
+from typing import Callable, Iterator
+
+from typing import TYPE_CHECKING
+
+from engine.records import LogLine
+
+if TYPE_CHECKING:
+    from engine.containers.logs import LineIndex
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# The pre-test runs a pattern over raw records (headers, colour codes
+# and all). It may find more than the real test, never less, unless the
+# pattern depends on its context: escapes whose bytes meaning differs on
+# non-ASCII text, anchors, lookarounds. Those patterns skip the pre-test.
+_UNICODE_CLASSES = re.compile(r"\\[wWbBdDsSAZ]")
+_ESCAPES_AND_SETS = re.compile(r"\\.|\[(?:\\.|[^\]])*\]")
+_CONTEXT = re.compile(r"[\^$]|\(\?<?[=!]")
+BATCH_LINES = 4096
+BATCH_BYTES = 8 << 20
+
+Cancel = Callable[[], bool]
+
+
+def compile_pattern(text: str) -> re.Pattern[str]:
+    """A user's search text as a regex; smart case (any capital: case-sensitive).
+
+    Raises:
+        re.error: not a valid regex.
+    """
+    flags = 0 if any(c.isupper() for c in text) else re.IGNORECASE
+    return re.compile(text, flags)
+
+
+def _bytes_pretest(pattern: re.Pattern[str]) -> re.Pattern[bytes] | None:
+    src = pattern.pattern
+    if not src.isascii() or _UNICODE_CLASSES.search(src) or \
+            _CONTEXT.search(_ESCAPES_AND_SETS.sub("", src)):
+        return None
+    try:
+        return re.compile(src.encode(), pattern.flags & re.IGNORECASE)
+    except re.error:
+        return None
+
+
+def visible_text(line: LogLine) -> str:
+    return ANSI.sub("", line.text) if "\x1b" in line.text else line.text
+
+
+class LineMatcher:
+    """Finds lines of an index whose text matches a regex, reading bytes first."""
+
+    def __init__(self, index: "LineIndex", pattern: re.Pattern[str]) -> None:
+        self.index = index
+        self.pattern = pattern
+        self.pretest = _bytes_pretest(pattern)
+        try:
+            self._fd: int | None = os.open(index.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def line_matches(self, i: int) -> bool:
+        line = self.index.read_line(i)
+        return line is not None and self.pattern.search(visible_text(line)) is not None
+
+    def _batches(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[int, int]]:
+        step = BATCH_LINES
+        if not reverse:
+            a = lo
+            while a < hi:
+                b = min(hi, a + step)
+                yield a, b
+                a = b
+        else:
+            b = hi
+            while b > lo:
+                a = max(lo, b - step)
+                yield a, b
+                b = a
+
+    def _candidates(self, a: int, b: int) -> list[int]:
+        """Lines in [a, b) that may match (all of them when bytes cannot tell)."""
+        if self.pretest is None or self._fd is None:
+            return list(range(a, b))
+        try:
+            start = self.index.line_span(a)[0]
+            end = self.index.line_span(b - 1)[1]
+        except IndexError:
+            return []
+        if end - start > BATCH_BYTES and b - a > 1:
+            mid = (a + b) // 2
+            return self._candidates(a, mid) + self._candidates(mid, b)
+        data = os.pread(self._fd, min(end - start, BATCH_BYTES), start)
+        from engine.containers.log_format import PARTIAL_MARKERS
+        if b"\x1b" in data or any(m in data for m in PARTIAL_MARKERS):
+            # Colour codes inside the text, or a line split into partial
+            # records (a header inside it), could split a match the real
+            # test finds: test every line of this block.
+            return list(range(a, b))
+        out: list[int] = []
+        pos = 0
+        while True:
+            m = self.pretest.search(data, pos)
+            if m is None:
+                break
+            i = self._line_at(start + m.start(), a, b)
+            out.append(i)
+            try:
+                pos = self.index.line_span(i)[1] - start + 1
+            except IndexError:
+                break
+            if i >= b - 1:
+                break
+        return out
+
+    def _line_at(self, offset: int, a: int, b: int) -> int:
+        """The line in [a, b) whose bytes hold ``offset``."""
+        lo, hi = a, b - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.index.line_span(mid)[0] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def scan(self, lo: int, hi: int, *, reverse: bool = False,
+             cancel: Cancel | None = None) -> Iterator[tuple[int, list[int]]]:
+        """Matching lines in [lo, hi), batch by batch: ``(lines done, matches)``."""
+        done = 0
+        for a, b in self._batches(lo, hi, reverse):
+            if cancel is not None and cancel():
+                return
+            cands = self._candidates(a, b)
+            hits = [i for i in (reversed(cands) if reverse else cands) if self.line_matches(i)]
+            done += b - a
+            yield done, hits
+
+    def find(self, start: int, *, forward: bool, cancel: Cancel | None = None) -> int | None:
+        """The nearest matching line after (forward) or before ``start``, not ``start`` itself."""
+        n = len(self.index)
+        if forward:
+            batches = self.scan(start + 1, n, cancel=cancel)
+        else:
+            batches = self.scan(0, min(start, n), reverse=True, cancel=cancel)
+        for _done, hits in batches:
+            if hits:
+                return hits[0]
+        return None
+
+
+class LogModel:
+    """Rows of the logs pane: every line of the index, or only those a filter keeps.
+
+    A filter is built over a completely indexed log (line numbers do not
+    move then); lines appended later are tested as they arrive.
+    """
+
+    def __init__(self, index: "LineIndex") -> None:
+        self.index = index
+        self.filter: re.Pattern[str] | None = None
+        self.matches = array("Q")
+        self.filter_scanned = 0          # lines of the index the filter has looked at
+        self.filter_done = False
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        if self.filter is None:
+            return len(self.index)
+        with self._lock:
+            return len(self.matches)
+
+    def line_no(self, row: int) -> int | None:
+        """Index line shown at ``row`` (None past the end)."""
+        if self.filter is None:
+            return row if 0 <= row < len(self.index) else None
+        with self._lock:
+            return self.matches[row] if 0 <= row < len(self.matches) else None
+
+    def row_of(self, line_no: int) -> int:
+        """The row showing ``line_no``, or the nearest row after it."""
+        if self.filter is None:
+            return line_no
+        with self._lock:
+            return bisect.bisect_left(self.matches, line_no)
+
+    def line(self, row: int) -> LogLine | None:
+        i = self.line_no(row)
+        return self.index.read_line(i) if i is not None else None
+
+    # -- filter ----------------------------------------------------------------------
+    def set_filter(self, pattern: re.Pattern[str] | None) -> None:
+        with self._lock:
+            self.filter = pattern
+            self.matches = array("Q")
+            self.filter_scanned = 0
+            self.filter_done = pattern is None
+
+    def run_filter(self, *, cancel: Cancel | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> bool:
+        """Test every indexed line not tested yet; True when it got to the end."""
+        pattern = self.filter
+        if pattern is None:
+            return True
+        matcher = LineMatcher(self.index, pattern)
+        try:
+            lo, hi = self.filter_scanned, len(self.index)
+            for done, hits in matcher.scan(lo, hi, cancel=cancel):
+                with self._lock:
+                    if self.filter is not pattern:
+                        return False
+                    self.matches.extend(hits)
+                    self.filter_scanned = lo + done
+                if progress is not None:
+                    progress(lo + done, hi)
+            finished = self.filter_scanned >= hi
+            with self._lock:
+                if self.filter is pattern and finished:
+                    self.filter_done = True
+            return finished
+        finally:
+            matcher.close()
+
+    # -- saving ----------------------------------------------------------------------
+    def iter_rows(self, cancel: Cancel | None = None) -> Iterator[LogLine]:
+        """Every shown line in order (what "save view" writes)."""
+        for row in range(len(self)):
+            if cancel is not None and row % 4096 == 0 and cancel():
+                return
+            line = self.line(row)
+            if line is not None:
+                yield line

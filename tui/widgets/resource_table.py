@@ -1,0 +1,290 @@
+"""A list of engine objects, keyed by id and updated in place.
+
+``sync()`` takes the engine's latest list and turns it into the smallest set
+of table changes: cells whose text changed are updated, vanished rows are
+removed, new rows are added, and the cursor stays on the same object. Rows
+are never rebuilt wholesale, so a list of thousands of stopped containers
+costs nothing when one of them changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+R = TypeVar("R")
+
+
+class Cell(Text):
+    """Table cell text that also carries the value its column sorts by."""
+
+    def __init__(self, text: str, order: Any = None, style: str = "") -> None:
+        super().__init__(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+        self.order = text.lower() if order is None else order
+
+    def same(self, other: "Cell") -> bool:
+        return self.plain == other.plain and str(self.style) == str(other.style)
+
+
+@dataclass(frozen=True)
+class ColumnSpec(Generic[R]):
+    """One column: its key, heading, how a record becomes a cell."""
+
+    key: str
+    label: str
+    cell: Callable[[R], Cell]
+    width: int | None = None
+
+
+MARK = "mark"
+
+
+class ResourceTable(DataTable, Generic[R]):
+    """Rows of engine records: filter, sort by column, mark for bulk actions."""
+
+    kind: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[ColumnSpec[Any], ...]] = ()
+    DEFAULT_SORT: ClassVar[str] = ""
+    MARKABLE: ClassVar[bool] = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="list.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="list.bottom"),
+        Binding("o", "sort_next", "Sort", show=False, id="list.sort"),
+        Binding("O", "sort_reverse", "Reverse sort", show=False, id="list.sort_reverse"),
+    ]
+
+    class CurrentChanged(Message):
+        """The object under the cursor changed (None: the list is empty)."""
+
+        def __init__(self, table: "ResourceTable[Any]", key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> "ResourceTable[Any]":
+            return self.table
+
+    class Changed(Message):
+        """An action changed engine state: refresh the lists now, not at the next tick."""
+
+    class Opened(Message):
+        """Enter was pressed on a row."""
+
+        def __init__(self, table: "ResourceTable[Any]", key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> "ResourceTable[Any]":
+            return self.table
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.records: dict[str, R] = {}
+        self.marked: set[str] = set()
+        self.filter_text = ""
+        self.sort_column = self.DEFAULT_SORT or self.COLUMNS[0].key
+        self.sort_reverse = False
+        self.loaded = False
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._current: str | None = None
+
+    # -- what subclasses say about their records ---------------------------
+    def key_of(self, record: R) -> str:
+        return record.id  # type: ignore[attr-defined, no-any-return]
+
+    def haystack(self, record: R) -> str:
+        """The text ``/`` matches against (lower case)."""
+        return " ".join(c.plain for c in self._row_cells(record)).lower()
+
+    def label_of(self, key: str) -> str:
+        """A short human name for messages ("web", "busybox:latest")."""
+        return key[:12]
+
+    # -- building ----------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.MARKABLE:
+            self.add_column(" ", key=MARK, width=1)
+        for col in self.COLUMNS:
+            self.add_column(col.label, key=col.key, width=col.width)
+        self._show_sort_indicator()
+
+    def _row_cells(self, record: R) -> tuple[Cell, ...]:
+        cells = tuple(col.cell(record) for col in self.COLUMNS)
+        if self.MARKABLE:
+            mark = Cell("●" if self.key_of(record) in self.marked else " ", 0, "bold")
+            cells = (mark,) + cells
+        return cells
+
+    def _column_keys(self) -> list[str]:
+        keys = [c.key for c in self.COLUMNS]
+        return [MARK] + keys if self.MARKABLE else keys
+
+    def matches(self, record: R) -> bool:
+        if not self.filter_text:
+            return True
+        return all(word in self.haystack(record) for word in self.filter_text.lower().split())
+
+    # -- the one way rows change -------------------------------------------
+    def sync(self, records: Iterable[R]) -> None:
+        """Make the table show ``records``: update, add and remove in place."""
+        self.loaded = True
+        new = {self.key_of(r): r for r in records}
+        self.records = new
+        self.marked &= new.keys()
+        self._apply()
+
+    def refresh_rows(self) -> None:
+        """Re-render every cell (e.g. relative times) without touching order."""
+        self._apply()
+
+    def _apply(self) -> None:
+        keep_key = self.current_key
+        col_keys = self._column_keys()
+        sort_col = col_keys.index(self.sort_column) if self.sort_column in col_keys else None
+        resort = False
+        wanted = {k for k, r in self.records.items() if self.matches(r)}
+        for key in [k for k in self._cells if k not in wanted]:
+            self.remove_row(key)
+            del self._cells[key]
+        for key in wanted:
+            cells = self._row_cells(self.records[key])
+            old = self._cells.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+                resort = True
+            else:
+                for i, (a, b) in enumerate(zip(old, cells)):
+                    if not a.same(b):
+                        self.update_cell(key, col_keys[i], b)
+                        if i == sort_col and a.order != b.order:
+                            resort = True
+            self._cells[key] = cells
+        if resort:
+            self._sort()
+        self._restore_cursor(keep_key)
+
+    def _sort(self) -> None:
+        self.sort(self.sort_column, key=lambda cell: (cell.order is None, cell.order),
+                  reverse=self.sort_reverse)
+
+    def _restore_cursor(self, key: str | None) -> None:
+        if key is not None and key in self._cells:
+            try:
+                row = self.get_row_index(key)
+            except RowDoesNotExist:
+                row = None
+            if row is not None and row != self.cursor_row:
+                self.move_cursor(row=row, animate=False)
+        self._announce_current()
+
+    def _announce_current(self) -> None:
+        key = self.current_key
+        if key != self._current:
+            self._current = key
+            self.post_message(self.CurrentChanged(self, key))
+
+    # -- cursor ------------------------------------------------------------
+    @property
+    def current_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except CellDoesNotExist:
+            return None
+        return row_key.value
+
+    @property
+    def current(self) -> R | None:
+        key = self.current_key
+        return self.records.get(key) if key is not None else None
+
+    def select_key(self, key: str) -> bool:
+        """Put the cursor on ``key`` (clearing a filter that hides it)."""
+        if key not in self.records:
+            return False
+        if key not in self._cells:
+            self.set_filter("")
+        self.move_cursor(row=self.get_row_index(key), animate=False)
+        self._announce_current()
+        return True
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._announce_current()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Opened(self, event.row_key.value))
+
+    # -- filter ------------------------------------------------------------
+    def set_filter(self, text: str) -> None:
+        if text != self.filter_text:
+            self.filter_text = text
+            self._apply()
+
+    # -- sort --------------------------------------------------------------
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = not self.sort_reverse if column == self.sort_column else False
+        self.sort_column, self.sort_reverse = column, reverse
+        keep = self.current_key
+        self._sort()
+        self._show_sort_indicator()
+        self._restore_cursor(keep)
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in self.COLUMNS]
+        i = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_by(keys[(i + 1) % len(keys)], reverse=False)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_column, reverse=not self.sort_reverse)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        if event.column_key.value and event.column_key.value != MARK:
+            self.sort_by(event.column_key.value)
+
+    def _show_sort_indicator(self) -> None:
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        for col in self.COLUMNS:
+            column = self.columns.get(col.key)  # type: ignore[call-overload]
+            if column is not None:
+                column.label = Text(col.label + (arrow if col.key == self.sort_column else ""))
+        self._require_update_dimensions = True
+        self.refresh()
+
+    # -- marks (bulk actions) ----------------------------------------------
+    def toggle_mark(self) -> None:
+        key = self.current_key
+        if key is None or not self.MARKABLE:
+            return
+        self.marked ^= {key}
+        self._apply()
+        self.action_cursor_down()
+
+    def mark_all(self) -> None:
+        visible = set(self._cells)
+        self.marked = set() if visible <= self.marked else self.marked | visible
+        self._apply()
+
+    def targets(self) -> list[str]:
+        """What a bulk-capable action acts on: the marked rows, else the current one."""
+        if self.marked:
+            shown = [row.key.value for row in self.ordered_rows]
+            return [k for k in shown if k in self.marked] or sorted(self.marked)
+        key = self.current_key
+        return [key] if key is not None else []

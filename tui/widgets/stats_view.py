@@ -1,0 +1,141 @@
+"""The Stats tab: CPU, memory, network, block I/O and PIDs, with sparklines.
+
+Samples only while the tab is shown, once a second, for the one container
+shown; a bounded history (the last five minutes) feeds the sparklines.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar, Deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Grid, Vertical
+from textual.timer import Timer
+from textual.widgets import Label, Sparkline, Static
+
+from .format import human_size
+
+HISTORY = 300          # samples (seconds) kept for the sparklines
+INTERVAL = 1.0
+
+
+class Metric(Vertical):
+    """A label with the current value over a sparkline of recent values."""
+
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__(id=id, classes="metric")
+        self.title = title
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title, classes="metric-title")
+        yield Static("-", classes="metric-value", markup=False)
+        yield Sparkline([], classes="metric-spark")
+
+    def set(self, value: str, history: list[float]) -> None:
+        self.query_one(".metric-value", Static).update(value)
+        self.query_one(Sparkline).data = history[-120:] or [0.0]
+
+
+class StatsView(Vertical):
+    """Live resource use of one container."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.key: str | None = None
+        self._timer: Timer | None = None
+        self._prev: Any = None
+        self._hist: dict[str, Deque[float]] = {}
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="stats-note", markup=False)
+        with Grid(classes="stats-grid"):
+            yield Metric("CPU", id="m-cpu")
+            yield Metric("Memory", id="m-mem")
+            yield Metric("Net rx / tx", id="m-net")
+            yield Metric("Block read / write", id="m-blk")
+            yield Metric("PIDs", id="m-pids")
+
+    def show(self, kind: str, key: str | None, record: Any = None) -> None:
+        if kind != "container" or key is None:
+            self.pause()
+            return
+        if key != self.key:
+            self.key = key
+            self._prev = None
+            self._hist = {k: deque(maxlen=HISTORY) for k in ("cpu", "mem", "net", "blk", "pids")}
+            for m in self.query(Metric):
+                m.set("-", [])
+        status = getattr(record, "status", "running")
+        if status != "running":
+            self.query_one(".stats-note", Static).update(
+                Text(f"{status}: no live numbers (start it with u)", style="dim"))
+        else:
+            self.query_one(".stats-note", Static).update("")
+        if not hasattr(self.app.engine, "stats"):  # type: ignore[attr-defined]
+            self.query_one(".stats-note", Static).update(
+                Text("not available: this engine has no stats() yet", style="dim"))
+            return
+        if self._timer is None:
+            self._timer = self.set_interval(INTERVAL, self._sample)
+        self._sample()
+
+    def pause(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def on_unmount(self) -> None:
+        self.pause()
+
+    def _sample(self) -> None:
+        if self.key is None or self._busy or not self.is_on_screen:
+            if not self.is_on_screen:
+                self.pause()
+            return
+        self._busy = True
+        key = self.key
+        self.app.engine_call(self._fetch, key, done=self._got,  # type: ignore[attr-defined]
+                             group=f"stats-{id(self)}", title="Reading stats")
+
+    def _fetch(self, key: str) -> Any:
+        try:
+            result = self.app.engine.stats(key)  # type: ignore[attr-defined]
+        finally:
+            self._busy = False
+        if isinstance(result, (list, tuple)):
+            return result[0] if result else None
+        return result
+
+    def _got(self, s: Any) -> None:
+        if s is None or s.id != self.key:
+            return
+        prev, self._prev = self._prev, s
+        h = self._hist
+        h["cpu"].append(s.cpu_percent)
+        h["mem"].append(float(s.memory_usage))
+        h["pids"].append(float(s.pids))
+        dt = (s.time - prev.time).total_seconds() if prev is not None else 0
+        net_rate = blk_rate = 0.0
+        if prev is not None and dt > 0:
+            net_rate = max(0, (s.net_rx + s.net_tx) - (prev.net_rx + prev.net_tx)) / dt
+            blk_rate = max(0, (s.block_read + s.block_write)
+                           - (prev.block_read + prev.block_write)) / dt
+        h["net"].append(net_rate)
+        h["blk"].append(blk_rate)
+        cpus = f" of {s.online_cpus * 100}%" if s.online_cpus else ""
+        self.query_one("#m-cpu", Metric).set(f"{s.cpu_percent:.1f}%{cpus}", list(h["cpu"]))
+        self.query_one("#m-mem", Metric).set(
+            f"{human_size(s.memory_usage)} / {human_size(s.memory_limit)} "
+            f"({s.memory_percent:.1f}%)", list(h["mem"]))
+        self.query_one("#m-net", Metric).set(
+            f"{human_size(s.net_rx)} / {human_size(s.net_tx)}  ({human_size(net_rate)}/s)",
+            list(h["net"]))
+        self.query_one("#m-blk", Metric).set(
+            f"{human_size(s.block_read)} / {human_size(s.block_write)}  "
+            f"({human_size(blk_rate)}/s)", list(h["blk"]))
+        self.query_one("#m-pids", Metric).set(str(s.pids), list(h["pids"]))
