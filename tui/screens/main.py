@@ -23,12 +23,13 @@ from engine import EngineError
 
 from ..widgets.containers_table import ContainersTable
 from ..widgets.detail import DetailPane
+from ..widgets.events_table import EventsTable
 from ..widgets.host_bar import HostBar
 from ..widgets.images_table import ImagesTable
 from ..widgets.jobs import Jobs
 from ..widgets.lists import VIEWS, ListPane
 from ..widgets.resource_table import ResourceTable
-from .watch import EngineWatch
+from .watch import LISTERS, EngineWatch
 
 class ListsChanged(Message):
     """The watcher saw lists change (name -> the new records)."""
@@ -50,6 +51,7 @@ class MainScreen(Screen[None]):
         Binding("2", "view('images')", "Images", show=False, id="view.images"),
         Binding("3", "view('volumes')", "Volumes", show=False, id="view.volumes"),
         Binding("4", "view('networks')", "Networks", show=False, id="view.networks"),
+        Binding("5", "view('events')", "Events", show=False, id="view.events"),
         Binding("tab", "cycle_view(1)", "Next view", show=False, id="view.next"),
         Binding("shift+tab", "cycle_view(-1)", "Prev view", show=False, id="view.prev"),
         Binding("z", "zoom", "Zoom", show=False, id="main.zoom"),
@@ -60,12 +62,16 @@ class MainScreen(Screen[None]):
         super().__init__()
         self._wake = threading.Event()
         self._force = threading.Event()
+        self._stop = threading.Event()
         self._last_error = ""
 
     def compose(self) -> ComposeResult:
         yield HostBar(id="hostbar")
         with Horizontal(id="body"):
-            yield ListPane(networks=hasattr(self.app.engine, "networks"), id="lists")
+            available = {v for v in LISTERS if hasattr(self.engine, LISTERS[v][0])}
+            if hasattr(self.engine, "follow_events"):
+                available.add("events")
+            yield ListPane(available, id="lists")
             yield DetailPane(id="detail")
         yield Jobs(id="jobs")
         yield Footer(compact=True)
@@ -85,15 +91,19 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         bar = self.query_one(HostBar)
         bar.root = str(self.engine.paths.root)
+        app: Any = self.app
         if hasattr(self.engine, "info"):
-            self.app.engine_call(self.engine.info, done=bar.set_info,  # type: ignore[attr-defined]
-                                 title="Reading host facts")
-        self.app.engine_call(self._watch_loop, group="watch",  # type: ignore[attr-defined]
-                             title="Watching the engine")
+            app.engine_call(self.engine.info, done=bar.set_info, title="Reading host facts")
+        self._watch = EngineWatch(self.engine)
+        if self._watch.has_events:
+            app.engine_call(self._watch.follow, self._stop, self._wake, group="watch-events",
+                            title="Following engine events")
+        app.engine_call(self._watch_loop, group="watch", title="Watching the engine")
         self.set_interval(TIME_REFRESH, self._refresh_times)
         self.lists.show_view("containers")
 
     def on_unmount(self) -> None:
+        self._stop.set()
         self._wake.set()
 
     def on_resize(self) -> None:
@@ -101,13 +111,14 @@ class MainScreen(Screen[None]):
 
     # -- watching --------------------------------------------------------------------------
     def _watch_loop(self) -> None:
-        """Runs in a thread until the screen goes: poll, post what changed, sleep."""
+        """Runs in a thread until the screen goes: poll, post what changed, wait."""
         worker = get_current_worker()
-        watch = EngineWatch(self.engine)
-        interval = self.app.watch_interval  # type: ignore[attr-defined]
-        if not watch.has_events:
-            interval = max(interval, 1.0)
-        while not worker.is_cancelled and self.is_attached:
+        watch = self._watch
+        gap = self.app.watch_interval  # type: ignore[attr-defined]
+        # With events, wake on them (and re-list everything now and then);
+        # without, re-list on a timer.
+        timeout = watch.full_every if watch.has_events else max(gap, 1.0)
+        while not worker.is_cancelled and not self._stop.is_set():
             try:
                 changed = watch.poll(force=self._force.is_set())
                 self._force.clear()
@@ -120,8 +131,10 @@ class MainScreen(Screen[None]):
                                               "Refreshing")
             if changed:
                 self.post_message(ListsChanged(changed))
-            self._wake.wait(interval)
+            self._wake.wait(timeout)
             self._wake.clear()
+            # Events come in bursts (create, start, ...): gather them.
+            self._stop.wait(min(gap, 0.1))
 
     def poll_now(self) -> None:
         self._force.set()
@@ -132,7 +145,9 @@ class MainScreen(Screen[None]):
         bar = self.query_one(HostBar)
         for name, records in event.changed.items():
             table = lists.table(name)
-            if table is not None:
+            if isinstance(table, EventsTable):
+                table.extend(records)
+            elif table is not None:
                 table.sync(records)
             if name == "containers":
                 running = sum(1 for c in records if c.status in ("running", "paused"))

@@ -22,7 +22,8 @@ class PortsideCommands(Provider):
         if main is None:
             return
         for view, label in (("containers", "Containers"), ("images", "Images"),
-                            ("volumes", "Volumes"), ("networks", "Networks")):
+                            ("volumes", "Volumes"), ("networks", "Networks"),
+                            ("events", "Events")):
             yield f"Show {label}", "switch the list pane", partial(main.action_view, view)
         yield "Run a new container", "open the run dialog", main.open_run_dialog
         yield "Help: all keys", "every binding and its id", self.app.action_help

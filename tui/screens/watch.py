@@ -1,18 +1,20 @@
 """Noticing engine changes, from this process or any other, cheaply.
 
-With an event log (``engine.events`` / ``engine.last_event_seq``), a poll is
-one indexed query; a list is fetched again only when an event of its kind
-arrived. A slower full re-list still runs now and then, because some
-changes (a container exiting on its own) are only noticed when somebody
-reads the state. Without an event log every list is fetched each poll and
-compared. Either way only lists that differ are reported.
+With the engine's event log, one thread follows it (one indexed query per
+poll, see ``Engine.follow_events``) and marks which lists an event touches;
+the lister fetches only those lists, at most a few times a second. A full
+re-list still runs every few seconds, because some changes (a container
+exiting on its own) are only noticed when somebody reads the state. Without
+an event log every list is fetched each poll and compared. Either way only
+lists that differ from last time are reported.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable
 
-# list name -> engine method that lists it
+# list name -> engine method that lists it, and its arguments
 LISTERS: dict[str, tuple[str, dict[str, Any]]] = {
     "containers": ("containers", {"all": True}),
     "images": ("images", {}),
@@ -20,12 +22,17 @@ LISTERS: dict[str, tuple[str, dict[str, Any]]] = {
     "networks": ("networks", {}),
 }
 
-EVENT_KINDS = {"container": "containers", "image": "images", "volume": "volumes",
-               "network": "networks"}
+# event type -> lists it may change
+EVENT_LISTS: dict[str, tuple[str, ...]] = {
+    "container": ("containers", "images"),   # images: "in use" changes with containers
+    "image": ("images",),
+    "volume": ("volumes",),
+    "network": ("networks", "containers"),
+}
 
 
 class EngineWatch:
-    """Call :meth:`poll` from one thread; it returns the lists that changed."""
+    """:meth:`follow` in one thread, :meth:`poll` in another."""
 
     def __init__(self, engine: Any, *, full_every: float = 3.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -38,40 +45,47 @@ class EngineWatch:
             if fn is not None:
                 self.listers[name] = (lambda fn=fn, kw=kwargs: fn(**kw))
         self.last: dict[str, list[Any]] = {}
-        self.seq: int | None = None
+        self._dirty: set[str] = set(self.listers)
+        self._lock = threading.Lock()
         self._last_full = float("-inf")
+        self._events: list[Any] = []
 
     @property
     def has_events(self) -> bool:
-        return hasattr(self.engine, "last_event_seq") and hasattr(self.engine, "events_since")
+        return hasattr(self.engine, "follow_events")
 
-    def _changed_kinds(self) -> set[str]:
-        """Lists touched by events since the last poll (all of them the first time)."""
-        if not self.has_events:
-            return set(self.listers)
-        if self.seq is None:
-            self.seq = self.engine.last_event_seq()
-            return set(self.listers)
-        events = self.engine.events_since(self.seq)
-        kinds: set[str] = set()
-        for ev in events:
-            self.seq = max(self.seq, ev.seq)
-            name = EVENT_KINDS.get(ev.type)
-            if name in self.listers:
-                kinds.add(name)
-            if ev.type == "container":
-                # a container's create/remove changes which images are in use
-                kinds.add("images")
-        return kinds
+    def follow(self, stop: threading.Event, wake: threading.Event, poll: float = 0.2,
+               history: str = "1h", keep: int = 1000) -> None:
+        """Gather events and mark lists dirty as they arrive, until ``stop`` is set.
+
+        Starts with the last ``history`` of events (at most ``keep``) so the
+        events view is not empty. Runs in a thread.
+        """
+        past = self.engine.events(since=history)[-keep:] if history else []
+        with self._lock:
+            self._events.extend(past)
+        since = past[-1].seq if past else None
+        wake.set()
+        for ev in self.engine.follow_events(since_seq=since, stop=stop, poll=poll):
+            names = [n for n in EVENT_LISTS.get(ev.type, ()) if n in self.listers]
+            with self._lock:
+                self._dirty.update(names)
+                self._events.append(ev)
+            wake.set()
 
     def poll(self, force: bool = False) -> dict[str, list[Any]]:
-        """Fetch what may have changed; return only lists that differ from last time."""
-        kinds = self._changed_kinds()
+        """Fetch what may have changed; return only lists that differ from last time.
+
+        ``"events"`` holds the events that arrived since the last poll.
+        """
         now = self.clock()
-        if force or now - self._last_full >= self.full_every:
+        with self._lock:
+            kinds, self._dirty = self._dirty, set()
+            events, self._events = self._events, []
+        if force or not self.has_events or now - self._last_full >= self.full_every:
             kinds = set(self.listers)
             self._last_full = now
-        changed: dict[str, list[Any]] = {}
+        changed: dict[str, list[Any]] = {"events": events} if events else {}
         for name in sorted(kinds):
             records = self.listers[name]()
             if records != self.last.get(name):

@@ -9,7 +9,8 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static, TabbedContent, TabPane
 
-from .detail_tabs import ChangesTab, EnvTab, HistoryTab, InspectTab, Loads, ProcessesTab
+from .detail_tabs import (ChangesTab, EnvTab, EventView, HistoryTab, InspectTab, Loads,
+                          ProcessesTab)
 from .log_view import LogPane
 from .stats_view import StatsView
 
@@ -20,6 +21,7 @@ TABS: dict[str, tuple[tuple[str, str], ...]] = {
     "image": (("inspect", "Inspect"), ("history", "History")),
     "volume": (("inspect", "Inspect"),),
     "network": (("inspect", "Inspect"),),
+    "event": (("event", "Event"),),
 }
 
 
@@ -29,6 +31,8 @@ def _tab_widget(kind: str, tab: str) -> Widget:
         return LogPane(id=wid)
     if tab == "stats":
         return StatsView(id=wid)
+    if tab == "event":
+        return EventView(id=wid)
     cls = {"inspect": InspectTab, "processes": ProcessesTab, "env": EnvTab,
            "changes": ChangesTab, "history": HistoryTab}[tab]
     return cls(id=wid)
@@ -86,6 +90,8 @@ class DetailPane(Vertical):
             return f"{record.name}  {record.image}  {record.status}"
         if kind == "image" and record is not None:
             return ", ".join(record.repo_tags) or record.short_id
+        if kind == "event" and record is not None:
+            return f"{record.type} {record.action} {record.attributes.get('name', '')}"
         return str(getattr(record, "name", key))
 
     def tabs(self) -> TabbedContent | None:
@@ -103,7 +109,7 @@ class DetailPane(Vertical):
         view = self.active_view()
         if view is None or self.kind is None:
             return
-        if isinstance(view, (LogPane, StatsView)):
+        if isinstance(view, (LogPane, StatsView, EventView)):
             view.show(self.kind, self.key, record=self.record)
         elif isinstance(view, Loads) and not (live_only and isinstance(view, (EnvTab,
                                                                              HistoryTab))):

@@ -227,3 +227,12 @@ class ChangesTab(RowsTab):
             kind = {0: "C", 1: "A", 2: "D"}.get(kind, kind) if isinstance(kind, int) else str(kind)
             out.append((Text(kind, style=self._STYLE.get(kind, "")), path))
         return self.HEADERS, out
+
+
+class EventView(TextView):
+    """One event, from the list's record (no engine call)."""
+
+    def show(self, kind: str, key: str | None, record: Any = None) -> None:
+        from .events_table import event_text
+        if record is not None:
+            self.set_content(event_text(record))

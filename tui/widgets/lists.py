@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Input, Static, Tab, Tabs
 
 from .containers_table import ContainersTable
+from .events_table import EventsTable
 from .images_table import ImagesTable
 from .networks_table import NetworksTable
 from .resource_table import ResourceTable
@@ -20,6 +21,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
     ("images", "Images"),
     ("volumes", "Volumes"),
     ("networks", "Networks"),
+    ("events", "Events"),
 )
 
 
@@ -59,23 +61,24 @@ class ListPane(Vertical):
         Binding("slash", "filter", "Filter", id="list.filter"),
     ]
 
-    def __init__(self, networks: bool, *, id: str | None = None) -> None:
+    def __init__(self, available: set[str], *, id: str | None = None) -> None:
+        """``available``: the views the engine can list (others say so instead)."""
         super().__init__(id=id)
-        self._networks = networks
+        self._available = available
         self._filters: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield ViewTabs(*[Tab(f"{i} {label}", id=f"tab-{key}")
                          for i, (key, label) in enumerate(VIEWS, 1)], id="view-tabs")
+        tables = {"containers": ContainersTable, "images": ImagesTable,
+                  "volumes": VolumesTable, "networks": NetworksTable, "events": EventsTable}
         with ContentSwitcher(initial="containers", id="views"):
-            yield ContainersTable(id="containers")
-            yield ImagesTable(id="images")
-            yield VolumesTable(id="volumes")
-            if self._networks:
-                yield NetworksTable(id="networks")
-            else:
-                yield Static("This engine has no network API yet: containers run with "
-                             "--network none or host.", id="networks", classes="placeholder")
+            for view, label in VIEWS:
+                if view in self._available:
+                    yield tables[view](id=view)
+                else:
+                    yield Static(f"{label} are not available: this engine has no "
+                                 f"{view}() API yet.", id=view, classes="placeholder")
         yield FilterInput(placeholder="filter: words match name, image, status, labels…",
                           id="filter", compact=True)
 

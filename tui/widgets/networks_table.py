@@ -17,8 +17,8 @@ def _attr(name: str, style: str = "") -> Any:
 COLUMNS: tuple[ColumnSpec[Any], ...] = (
     ColumnSpec("name", "NETWORK", _attr("name", "bold")),
     ColumnSpec("driver", "DRIVER", _attr("driver")),
-    ColumnSpec("subnet", "SUBNET", _attr("subnet"), width=18),
-    ColumnSpec("gateway", "GATEWAY", _attr("gateway"), width=15),
+    ColumnSpec("subnet", "SUBNET", _attr("subnet")),
+    ColumnSpec("gateway", "GATEWAY", _attr("gateway")),
     ColumnSpec("created", "CREATED",
                lambda n: Cell(short_ago(getattr(n, "created", None)),
                               -timestamp(getattr(n, "created", None)))),

@@ -50,6 +50,7 @@ class StatsView(Vertical):
         self._prev: Any = None
         self._hist: dict[str, Deque[float]] = {}
         self._busy = False
+        self._sampler: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="stats-note", markup=False)
@@ -103,8 +104,13 @@ class StatsView(Vertical):
                              group=f"stats-{id(self)}", title="Reading stats")
 
     def _fetch(self, key: str) -> Any:
+        engine: Any = self.app.engine  # type: ignore[attr-defined]
         try:
-            result = self.app.engine.stats(key)  # type: ignore[attr-defined]
+            if self._sampler is None and hasattr(engine, "stats_sampler"):
+                # Our own sampler: CPU % is over our own interval.
+                self._sampler = engine.stats_sampler()
+            result = self._sampler.sample([key]) if self._sampler is not None \
+                else engine.stats([key])
         finally:
             self._busy = False
         if isinstance(result, (list, tuple)):
