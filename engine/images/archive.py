@@ -44,7 +44,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Protocol
 
 from ..errors import DigestMismatch, ImageFormatError, InvalidArgument
 from ..records import ImageInfo, Progress
@@ -54,6 +54,9 @@ from .registry import (MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_OCI_
 from .store import (CHUNK, MT_DOCKER_LAYER, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD,
                     HashingReader, ImageStore, LayerSource, ProgressFn, StoredLayer, check_digest,
                     decompressed, sha256_digest)
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["load_archive", "save_archive", "rollback_on_error", "layer_media_type",
            "compression_of", "sniff_stream", "decompressor", "FORMATS"]
@@ -193,20 +196,21 @@ def _member_key(name: str) -> str | None:
 class _MemberStream(io.RawIOBase):
     """A tar member's content; a truncated archive becomes an ImageFormatError."""
 
-    def __init__(self, inner: BinaryIO, label: str) -> None:
+    def __init__(self, inner: IO[bytes], label: str) -> None:
         self.inner = inner
         self.label = label
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
         try:
-            data = self.inner.read(len(b))
+            data = self.inner.read(len(view))
         except tarfile.TarError as err:
             raise ImageFormatError(f"{self.label}: {err}",
                                    hint="the archive is truncated or corrupt") from err
-        b[:len(data)] = data
+        view[:len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -267,7 +271,7 @@ class TarReader:
     def open(self, path: str) -> BinaryIO:
         f = self._tar.extractfile(self._member(path))
         assert f is not None            # _member returns regular files only
-        return io.BufferedReader(_MemberStream(f, f"{self.label}: {path}"), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_MemberStream(f, f"{self.label}: {path}"), CHUNK)
 
     def size(self, path: str) -> int:
         return self._member(path).size
@@ -344,14 +348,15 @@ class PrefixedStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
         if self.head:
-            n = min(len(b), len(self.head))
-            b[:n] = self.head[:n]
+            n = min(len(view), len(self.head))
+            view[:n] = self.head[:n]
             self.head = self.head[n:]
             return n
-        data = self.rest.read(len(b))
-        b[:len(data)] = data
+        data = self.rest.read(len(view))
+        view[:len(data)] = data
         return len(data)
 
 
@@ -383,7 +388,7 @@ def sniff_stream(f: BinaryIO) -> tuple[str, BinaryIO]:
         yields all of ``f`` from its current position.
     """
     head = _read_head(f, 6)
-    return compression_of(head), io.BufferedReader(PrefixedStream(head, f), CHUNK)  # type: ignore[return-value]
+    return compression_of(head), io.BufferedReader(PrefixedStream(head, f), CHUNK)
 
 
 def decompressor(kind: str, f: BinaryIO) -> BinaryIO:
@@ -455,7 +460,7 @@ def open_archive(store: ImageStore, source: str | os.PathLike[str] | BinaryIO,
             raise ImageFormatError(f"{label}: cannot decompress the archive: {err}",
                                    hint="the archive is truncated or corrupt") from err
         spool.seek(0)
-        yield TarReader(spool, label)  # type: ignore[arg-type]
+        yield TarReader(spool, label)
 
 
 # -- planning: every piece of metadata checked before anything is stored -----------
@@ -929,7 +934,7 @@ def _blob_kind(store: ImageStore, digest: str) -> str:
 
 
 def _layers_checked(store: ImageStore, image_id: str) -> list[StoredLayer]:
-    layers = store.layers_of(image_id)
+    layers: list[StoredLayer] = list(store.layers_of(image_id))
     diff_ids = (json.loads(store.config_bytes(image_id)).get("rootfs") or {}).get("diff_ids") or []
     if [lay.diff_id for lay in layers] != diff_ids:
         raise ImageFormatError(f"image {image_id} is incomplete in the store",

@@ -8,6 +8,7 @@ last image that uses it.
 """
 from __future__ import annotations
 
+import builtins  # ImageStore.list shadows the builtin in annotations after it
 import gzip
 import hashlib
 import io
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 from ..errors import (AmbiguousReference, DigestMismatch, ImageFormatError, InUse,
                       NoSuchImage)
@@ -27,6 +28,9 @@ from ..paths import Paths
 from ..records import HistoryEntry, ImageConfig, ImageInfo, Progress
 from ..state import FileLock, Store
 from .reference import normalize_tag, parse_reference
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 CHUNK = 1 << 20
 
@@ -92,7 +96,7 @@ class HashingReader(io.RawIOBase):
 
 def decompressed(f: BinaryIO) -> BinaryIO:
     """A stream of the tar inside ``f``, whether plain, gzip or zstd (by magic)."""
-    buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, CHUNK)  # type: ignore[arg-type]
+    buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, CHUNK)  # type: ignore[arg-type, type-var]
     head = buffered.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
@@ -101,7 +105,7 @@ def decompressed(f: BinaryIO) -> BinaryIO:
         # Across frames: zstd:chunked and pigz-like writers emit many frames.
         reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_size=CHUNK,
                                                             read_across_frames=True)
-        return io.BufferedReader(_ZstdErrorsAsOSError(reader), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_ZstdErrorsAsOSError(reader), CHUNK)
     return buffered  # type: ignore[return-value]
 
 
@@ -114,7 +118,7 @@ class _ZstdErrorsAsOSError(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+    def readinto(self, b: WriteableBuffer) -> int:
         import zstandard
         try:
             return self.inner.readinto(b)  # type: ignore[attr-defined, no-any-return]
@@ -398,7 +402,7 @@ class ImageStore:
             raise NoSuchImage(image_id)
         return row["config_json"].encode()
 
-    def layers_of(self, image_id: str) -> list[StoredLayer]:
+    def layers_of(self, image_id: str) -> builtins.list[StoredLayer]:
         """The image's layers, base first."""
         rows = self.db.query(
             "SELECT l.* FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id "
@@ -413,7 +417,7 @@ class ImageStore:
         return StoredLayer(r["chain_id"], r["diff_id"], r["blob_digest"], r["media_type"],
                            r["blob_size"], r["size"])
 
-    def lower_dirs(self, image_id: str) -> list[Path]:
+    def lower_dirs(self, image_id: str) -> builtins.list[Path]:
         """Overlay lower dirs for the image, top layer first (overlayfs order)."""
         return [self.paths.layer(lay.chain_id) / "diff" for lay in reversed(self.layers_of(image_id))]
 
@@ -430,7 +434,7 @@ class ImageStore:
             return row["image_id"]
 
     def remove(self, ref: str, *, force: bool = False,
-               users: Callable[[str], list[str]] = lambda _id: []) -> list[str]:
+               users: Callable[[str], builtins.list[str]] = lambda _id: []) -> builtins.list[str]:
         """``rmi``: untag or delete, Docker's rules. Returns lines like Docker prints.
 
         ``users`` maps an image id to the names of containers using it. A tag
@@ -484,7 +488,7 @@ class ImageStore:
                 self.blobs.delete(r["blob_digest"])
         return freed
 
-    def dangling(self) -> list[str]:
+    def dangling(self) -> builtins.list[str]:
         return [r["id"] for r in self.db.query(
             "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)")]
 

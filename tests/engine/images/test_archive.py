@@ -11,7 +11,7 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 import zstandard
@@ -335,7 +335,8 @@ def test_load_from_a_pipe(engine: Engine) -> None:
     img = make_image([BASE, APP], ["zstd", "gzip"])
     desc, blobs = oci_entry(img, {"io.containerd.image.name": "piped:1"})
     progress: list[Progress] = []
-    [info] = engine.load(NonSeekable(to_tar(oci_layout([desc], blobs))), progress=progress.append)
+    pipe = cast(BinaryIO, NonSeekable(to_tar(oci_layout([desc], blobs))))
+    [info] = engine.load(pipe, progress=progress.append)
     assert info.repo_tags == ("piped:1",)
     assert any(p.what.startswith("reading") for p in progress)
     layer_steps = [p for p in progress if p.layers]

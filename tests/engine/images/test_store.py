@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def _sources(layers: list[bytes], *, gz: bool = True) -> list[LayerSource]:
     out = []
     for raw in layers:
         blob = gzip.compress(raw, mtime=0) if gz else raw
-        out.append(LayerSource(open=lambda b=blob: io.BytesIO(b), digest=_digest(blob),
+        out.append(LayerSource(open=partial(io.BytesIO, blob), digest=_digest(blob),
                                size=len(blob), media_type=MT_OCI_LAYER_GZIP))
     return out
 
