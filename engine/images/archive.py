@@ -540,7 +540,8 @@ def _check_config(data: bytes, n_layers: int, what: str) -> list[str]:
     cfg = _json(data, what)
     if not isinstance(cfg, dict):
         raise ImageFormatError(f"{what} is not a JSON object", hint=_HINT)
-    diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") if isinstance(cfg.get("rootfs"), dict) else None
+    rootfs = cfg.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or len(diff_ids) != n_layers:
         have = len(diff_ids) if isinstance(diff_ids, list) else "no"
         raise ImageFormatError(f"{what} lists {have} diff ids but the image has {n_layers} layers",
@@ -599,6 +600,16 @@ def _name(value: object, what: str) -> str:
     except InvalidArgument as err:
         raise ImageFormatError(f"{what}: invalid image name {value!r}: {err.message}",
                                hint=_HINT) from None
+
+
+def _merge(plans: list[_Plan]) -> list[_Plan]:
+    """One plan per image: an archive may list one image under several entries."""
+    by_id: dict[str, _Plan] = {}
+    for plan in plans:
+        first = by_id.setdefault(plan.image_id, plan)
+        if first is not plan:
+            first.names += [n for n in plan.names if n not in first.names]
+    return list(by_id.values())
 
 
 def _plan_docker(reader: ArchiveReader) -> list[_Plan]:
@@ -709,7 +720,7 @@ def _plan_oci(reader: ArchiveReader) -> list[_Plan]:
     entries = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(entries, list):
         raise ImageFormatError(f"{reader.label}: index.json has no manifests list", hint=_HINT)
-    plans: dict[str, _Plan] = {}
+    plans: list[_Plan] = []
     skipped: list[str] = []
     for i, raw in enumerate(entries):
         what = f"index.json manifests[{i}]"
@@ -741,25 +752,21 @@ def _plan_oci(reader: ArchiveReader) -> list[_Plan]:
                                        f"its descriptor says {ld['size']}", hint=_HINT)
             layers.append((path, _layer_source(reader, path, ld["digest"], mt, "layer")))
         diff_ids = _check_config(config, len(layers), f"config {config_desc['digest']}")
-        names = _oci_names(desc, what)
-        plan = plans.get(sha256_digest(config))
-        if plan is None:      # several tags of one image are several index entries
-            plans[sha256_digest(config)] = _Plan(what, config, diff_ids, layers, names, manifest_digest)
-        else:
-            plan.names += [n for n in names if n not in plan.names]
+        # Several tags of one image are several index entries; _merge joins them.
+        plans.append(_Plan(what, config, diff_ids, layers, _oci_names(desc, what), manifest_digest))
     if not plans:
         raise ImageFormatError(f"{reader.label}: no image for {'/'.join(host_platform())} in "
                                "index.json", hint=f"it has: {', '.join(skipped) or 'nothing'}")
-    return list(plans.values())
+    return plans
 
 
 def _plan(reader: ArchiveReader) -> list[_Plan]:
     # Docker >= 25 writes both manifest.json and an OCI layout; its
     # manifest.json is what docker load reads, so it wins here too.
     if reader.exists("manifest.json"):
-        return _plan_docker(reader)
+        return _merge(_plan_docker(reader))
     if reader.exists("index.json") or reader.exists("oci-layout"):
-        return _plan_oci(reader)
+        return _merge(_plan_oci(reader))
     if reader.exists("repositories"):
         raise ImageFormatError(f"{reader.label}: a pre-1.10 docker save archive (no manifest.json)",
                                hint="re-save it with a newer docker, skopeo or podman")

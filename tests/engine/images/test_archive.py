@@ -308,6 +308,18 @@ def test_oci_index_without_host_platform_is_refused(engine: Engine, tmp_path: Pa
     assert engine.images() == []
 
 
+def test_one_image_under_several_entries_is_loaded_once(engine: Engine, tmp_path: Path) -> None:
+    img = make_image([BASE])
+    path = tmp_path / "twice.tar"
+    path.write_bytes(to_tar(docker_layout([(img, ["one:1"]), (img, ["two:1"])])))
+    [info] = engine.load(path)
+    assert info.repo_tags == ("one:1", "two:1")
+    desc, blobs = oci_entry(img, {"io.containerd.image.name": "three:1"})
+    desc2 = {**desc, "annotations": {"io.containerd.image.name": "four:1"}}
+    [info] = engine.load(to_dir(oci_layout([desc, desc2], blobs), tmp_path / "l"))
+    assert info.repo_tags == ("four:1", "one:1", "three:1", "two:1")
+
+
 def test_archive_with_several_images_and_shared_layers(engine: Engine, tmp_path: Path) -> None:
     a = make_image([BASE, {"a": b"a"}], cmd="a")
     b = make_image([BASE, {"b": b"b"}], cmd="b")
