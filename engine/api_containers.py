@@ -1,0 +1,1130 @@
+"""The container half of the Engine facade: create, start, stop, kill, rm, ps, logs...
+
+Each verb reads like Podman's ``container_api.go``: take the container's
+lock, reconcile its state with what its monitor left behind, check the
+transition, call the step in :mod:`engine.containers`, and record the event
+in the same transaction as the state change. The work itself lives in
+``containers/`` (spec, rootfs, runtime, monitor).
+
+Reconciling never needs the lock: "the process exited" is a fact read from
+conmon's exit file, recorded with a compare-and-swap on the stored state,
+so ``ps`` never waits for a ``stop`` in progress. Undoing the side effects
+(runtime state, overlay mount, network) needs the lock, and is done by the
+next lifecycle call or by conmon's exit command (``container cleanup``).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal as signal_mod
+import sqlite3
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from .base import EngineBase
+from .containers import lifecycle, monitor, rootfs
+from .containers.lifecycle import Op, Status
+from .containers.model import RunState, StoredConfig, to_info
+from .containers.monitor import MonitorFiles
+from .containers.names import is_full_id, new_id, random_name, validate_name
+from .containers.runtime import Runtime
+from .containers.spec import (EtcFiles, HostFacts, build_config, merge_env, parse_restart,
+                              parse_security_opts, resolve_command)
+from .containers import caps as capmod
+from .errors import (AmbiguousReference, EngineError, InvalidArgument, InvalidState, NameConflict,
+                     NoSuchContainer, RuntimeFailure)
+from .records import ContainerInfo, ContainerSpec, LogLine
+
+STOP_TIMEOUT = 10
+KILL_WAIT = 10.0
+BACKOFF_START_MS = 100
+BACKOFF_MAX_MS = 60_000
+BACKOFF_RESET_AFTER_NS = 10 * 1_000_000_000
+ACTIVE = (Status.RUNNING.value, Status.PAUSED.value)
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class ContainersAPI(EngineBase):
+    """Container lifecycle operations; part of :class:`engine.Engine`."""
+
+    # -- seams ---------------------------------------------------------------------
+    @cached_property
+    def runtime(self) -> Runtime:
+        """The OCI runtime (probed once per state root, ``PORTSIDE_RUNTIME`` overrides)."""
+        from .containers.runtime import select
+        return select(self.db, self.paths)
+
+    @cached_property
+    def host_facts(self) -> HostFacts:
+        return HostFacts.probe(self.paths.proc)
+
+    def container_files(self, cid: str) -> MonitorFiles:
+        """Where a container's monitor keeps its files (log, exit file, attach socket...)."""
+        return MonitorFiles(cid, self.paths.container(cid), self.paths.exits)
+
+    def _exit_command(self, cid: str) -> list[str]:
+        return [sys.executable, "-m", "tui", "--root", str(self.paths.root),
+                "--run-dir", str(self.paths.run), "container", "cleanup", cid]
+
+    def _monitor_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # The exit command is this portside: make sure it can import itself.
+        pp = env.get("PYTHONPATH", "")
+        if _REPO_ROOT not in pp.split(os.pathsep):
+            env["PYTHONPATH"] = _REPO_ROOT + (os.pathsep + pp if pp else "")
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        return env
+
+    # -- resolving and reading -----------------------------------------------------------
+    def _resolve(self, ref: str) -> str:
+        n = ref[1:] if ref.startswith("/") else ref
+        row = self.db.one("SELECT id FROM containers WHERE id=? OR name=? ORDER BY id=? DESC",
+                          (n, n, n))
+        if row is not None:
+            return str(row["id"])
+        if n and len(n) < 64 and all(c in "0123456789abcdef" for c in n):
+            rows = self.db.query("SELECT id FROM containers WHERE id LIKE ?", (n + "%",))
+            if len(rows) == 1:
+                return str(rows[0]["id"])
+            if len(rows) > 1:
+                raise AmbiguousReference(f"container id prefix {ref!r} matches {len(rows)} containers",
+                                         hint="give more characters of the id, or the name")
+        raise NoSuchContainer(ref)
+
+    def _load(self, cid: str) -> tuple[sqlite3.Row, StoredConfig, RunState]:
+        row = self.db.one("SELECT * FROM containers WHERE id=?", (cid,))
+        if row is None:
+            raise NoSuchContainer(cid)
+        return row, StoredConfig.from_json(row["config_json"]), RunState.from_json(row["state_json"])
+
+    def _info(self, row: sqlite3.Row, cfg: StoredConfig, st: RunState) -> ContainerInfo:
+        rt = self.db.get_setting("runtime") or ""
+        return to_info(row["id"], row["name"], cfg, st, os.path.basename(rt) if rt else "")
+
+    def _sync(self, cid: str) -> tuple[sqlite3.Row, StoredConfig, RunState]:
+        """Load a container and record an exit its monitor reported (no lock needed)."""
+        for _ in range(5):
+            row, cfg, st = self._load(cid)
+            new = self._observed(cid, st)
+            if new is None:
+                return row, cfg, st
+            if self._save(cid, row["name"], cfg, st, new, event=("die", {"exitCode": str(new.exit_code)})):
+                self._after_exit_observed(cid, st, new)
+                return self._load(cid)
+        return self._load(cid)
+
+    def _observed(self, cid: str, st: RunState) -> RunState | None:
+        """The state the monitor's files imply, if it differs from ``st``."""
+        if st.status not in ACTIVE:
+            return None
+        files = self.container_files(cid)
+        ex = monitor.read_exit(files)
+        if ex is None:
+            rebooted = bool(st.boot_id) and st.boot_id != monitor.boot_id(self.paths.proc)
+            if not rebooted and monitor.alive(st.conmon_pid, st.conmon_start, self.paths.proc):
+                return None
+            ex = monitor.read_exit(files)     # it may have written the file just before exiting
+            if ex is None:
+                why = ("the host rebooted while it ran" if rebooted else
+                       "its monitor (conmon) died; the container was stopped")
+                return st.but(status=Status.EXITED.value, pid=0, exit_code=137,
+                              finished_ns=time.time_ns(), error=why,
+                              mounted=st.mounted and not rebooted,
+                              runtime_created=st.runtime_created and not rebooted)
+        return st.but(status=Status.EXITED.value, pid=0, exit_code=ex.code,
+                      finished_ns=ex.finished_ns, oom_killed=ex.oom_killed)
+
+    def _after_exit_observed(self, cid: str, old: RunState, new: RunState) -> None:
+        if new.error and "monitor" in new.error:
+            # Without its monitor nobody reaps the container: stop what is left of it.
+            try:
+                self.runtime.kill(cid, "KILL", all=True)
+            except EngineError:
+                pass
+
+    def _save(self, cid: str, name: str, cfg: StoredConfig, old: RunState, new: RunState, *,
+              event: tuple[str, dict[str, str]] | None = None) -> bool:
+        """Write ``new`` if the stored state is still ``old`` (compare-and-swap)."""
+        with self.db.tx() as c:
+            cur = c.execute("UPDATE containers SET status=?, state_json=? WHERE id=? AND state_json=?",
+                            (new.status, new.to_json(), cid, old.to_json()))
+            if cur.rowcount != 1:
+                return False
+            if event is not None:
+                action, attrs = event
+                self.db.add_event(c, "container", action, cid,
+                                  {"name": name, "image": cfg.image_ref, **attrs})
+        return True
+
+    def _put(self, cid: str, name: str, cfg: StoredConfig, old: RunState, new: RunState, *,
+             event: tuple[str, dict[str, str]] | None = None) -> RunState:
+        """Like :meth:`_save` under the container lock; a lost race re-applies on the fresh state."""
+        if self._save(cid, name, cfg, old, new, event=event):
+            return new
+        # Only a reader recording an exit can have changed it: keep its facts, apply ours.
+        _row, _cfg, fresh = self._load(cid)
+        merged = fresh.but(**{k: v for k, v in new.__dict__.items()
+                              if getattr(new, k) != getattr(old, k)})
+        if not self._save(cid, name, cfg, fresh, merged, event=event):
+            raise RuntimeFailure(f"container {name} changed while it was being updated",
+                                 hint="try again")
+        return merged
+
+    def container(self, ref: str) -> ContainerInfo:
+        """One container by id, name or unique id prefix, with its current state.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            AmbiguousReference: an id prefix matches several containers.
+        """
+        cid = self._resolve(ref)
+        return self._info(*self._sync(cid))
+
+    def containers(self, *, all: bool = False, filters: Iterable[str] = ()) -> list[ContainerInfo]:
+        """Containers, newest first (``docker ps``).
+
+        Args:
+            all: include stopped and created containers (a ``status`` filter implies it).
+            filters: ``status=``, ``name=`` (substring), ``id=`` (prefix),
+                ``label=key[=value]``, ``ancestor=<image>``, ``exited=<code>``.
+
+        Raises:
+            InvalidArgument: an unknown or malformed filter.
+        """
+        parsed = [_parse_filter(f) for f in filters]
+        rows = self.db.query("SELECT * FROM containers ORDER BY created_ns DESC, id")
+        out: list[ContainerInfo] = []
+        changed = False
+        for row in rows:
+            cfg = StoredConfig.from_json(row["config_json"])
+            st = RunState.from_json(row["state_json"])
+            if st.status in ACTIVE and self._observed(row["id"], st) is not None:
+                try:
+                    row, cfg, st = self._sync(row["id"])
+                    changed = True
+                except NoSuchContainer:
+                    continue
+            elif st.status == Status.EXITED.value and (st.mounted or st.runtime_created) \
+                    and not monitor.alive(st.conmon_pid, st.conmon_start, self.paths.proc):
+                st = self._try_release(row["id"]) or st
+            out.append(self._info(row, cfg, st))
+        if changed:
+            self._network_reconcile()
+        has_status = any(k == "status" for k, _ in parsed)
+        if not all and not has_status:
+            out = [c for c in out if c.status in ("running", "paused", "restarting")]
+        for key, value in parsed:
+            out = self._filter(out, key, value)
+        return out
+
+    def _filter(self, items: list[ContainerInfo], key: str, value: str) -> list[ContainerInfo]:
+        if key == "status":
+            valid = {s.value for s in Status} | {"dead"}
+            if value not in valid:
+                raise InvalidArgument(f"invalid status filter {value!r}",
+                                      hint="use one of " + ", ".join(sorted(valid)))
+            return [c for c in items if c.status == value]
+        if key == "name":
+            return [c for c in items if value.lstrip("/") in c.name]
+        if key == "id":
+            return [c for c in items if c.id.startswith(value)]
+        if key == "label":
+            k, sep, v = value.partition("=")
+            return [c for c in items if k in c.labels and (not sep or c.labels[k] == v)]
+        if key == "exited":
+            try:
+                code = int(value)
+            except ValueError:
+                raise InvalidArgument(f"invalid exited filter {value!r}", hint="use exited=<code>") from None
+            return [c for c in items if c.status == "exited" and c.state.exit_code == code]
+        if key == "ancestor":
+            try:
+                image_id = self.image_store.resolve(value)
+            except EngineError:
+                image_id = None
+            return [c for c in items if c.image_id == image_id or c.image == value]
+        raise InvalidArgument(f"unknown container filter {key!r}",
+                              hint="use status=, name=, id=, label=, ancestor= or exited=")
+
+    def container_size(self, ref: str) -> int:
+        """Bytes the container wrote to its own layer (``ps -s`` SIZE).
+
+        Raises:
+            NoSuchContainer: nothing matches.
+        """
+        cid = self._resolve(ref)
+        return rootfs.disk_usage(rootfs.layout(self.paths.container(cid))[0])
+
+    # -- create ----------------------------------------------------------------------
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create a container from an image (``docker create``); it does not run yet.
+
+        Args:
+            spec: what to run and how (Docker's flags, parsed).
+
+        Returns:
+            The new container, status ``created``.
+
+        Raises:
+            NoSuchImage: the image is not in the local store.
+            NameConflict: the name is taken (the message names the holder).
+            InvalidArgument: a bad name, restart policy, capability, mount,
+                security option or command.
+        """
+        image = self.image_store.get(spec.image)
+        name = validate_name(spec.name) if spec.name else None
+        self._validate(spec)
+        cid = new_id()
+        argv = resolve_command(spec, image.config)
+        env = merge_env(image.config.env, spec.env)
+        if spec.network == "host" and not spec.hostname:
+            hostname = os.uname().nodename
+        else:
+            hostname = spec.hostname or cid[:12]
+        cfg = StoredConfig(
+            spec=replace(spec, name=None), image_ref=spec.image, image_id=image.id, argv=argv,
+            env=env, working_dir=spec.working_dir or image.config.working_dir or "",
+            user=spec.user if spec.user is not None else image.config.user,
+            hostname=hostname, stop_signal=image.config.stop_signal,
+            image_volumes=tuple(image.config.volumes), exposed_ports=tuple(image.config.exposed_ports),
+            created_ns=time.time_ns())
+        cdir = self.paths.container(cid)
+        rootfs.prepare(cdir)
+        try:
+            name = self._insert(cid, name, cfg)
+            self._attach_volumes(cid, cfg)
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            with self.db.tx() as c:
+                c.execute("DELETE FROM containers WHERE id=?", (cid,))
+            raise
+        return self._info(*self._load(cid))
+
+    def _validate(self, spec: ContainerSpec) -> None:
+        policy, _ = parse_restart(spec.restart)
+        if spec.auto_remove and policy != "no":
+            raise InvalidArgument("conflicting options: --restart and --rm",
+                                  hint="a container removed at exit cannot be restarted")
+        parse_security_opts(spec.security_opt)
+        capmod.effective_set(spec.cap_add, spec.cap_drop, privileged=spec.privileged)
+        seen: set[str] = set()
+        for m in spec.mounts:
+            if m.type not in ("bind", "volume", "tmpfs"):
+                raise InvalidArgument(f"unsupported mount type {m.type!r}", hint="use bind, volume or tmpfs")
+            if m.destination in seen:
+                raise InvalidArgument(f"duplicate mount point: {m.destination}")
+            seen.add(m.destination)
+            if m.type == "bind" and not m.source.startswith("/"):
+                raise InvalidArgument(f"bind mount source {m.source!r} is not an absolute path")
+        for key in spec.log_opts:
+            if key not in ("max-size", "max-file"):
+                raise InvalidArgument(f"unknown log option {key!r}", hint="use max-size= (and max-file=)")
+        if "max-size" in spec.log_opts:
+            from .containers.mounts import parse_size
+            parse_size(spec.log_opts["max-size"])
+
+    def _insert(self, cid: str, name: str | None, cfg: StoredConfig) -> str:
+        st = RunState()
+        for attempt in range(50):
+            candidate = name or random_name() if attempt < 25 or name else f"{random_name()}_{attempt}"
+            try:
+                with self.db.tx() as c:
+                    c.execute("INSERT INTO containers(id, name, image_id, status, config_json, "
+                              "state_json, created_ns) VALUES (?,?,?,?,?,?,?)",
+                              (cid, candidate, cfg.image_id, st.status, cfg.to_json(), st.to_json(),
+                               cfg.created_ns))
+                    self.db.add_event(c, "container", "create", cid,
+                                      {"name": candidate, "image": cfg.image_ref})
+                return candidate
+            except sqlite3.IntegrityError:
+                if name:
+                    holder = self.db.one("SELECT id FROM containers WHERE name=?", (name,))
+                    raise NameConflict(
+                        f"the container name \"/{name}\" is already in use by container "
+                        f"{holder['id'] if holder else '(just removed)'}",
+                        hint="remove or rename that container, or choose another name") from None
+        raise NameConflict("could not find a free random name", hint="give a name with --name")
+
+    def _attach_volumes(self, cid: str, cfg: StoredConfig) -> None:
+        named = [m.source for m in cfg.spec.mounts if m.type == "volume" and m.source]
+        if not named:
+            return
+        store = self._volume_store()
+        for vol in named:
+            store.ensure(vol)
+        with self.db.tx() as c:
+            c.executemany("INSERT OR IGNORE INTO container_volumes(container_id, volume) VALUES (?,?)",
+                          [(cid, v) for v in named])
+
+    def _volume_store(self) -> Any:
+        try:
+            from .volumes import VolumeStore  # type: ignore[import-not-found]
+        except ImportError as err:
+            raise InvalidArgument("named volumes are not available in this build",
+                                  hint="use a bind mount (-v /host/dir:/path) or --tmpfs") from err
+        return VolumeStore(self.db, self.paths)
+
+    # -- start -----------------------------------------------------------------------
+    def start(self, ref: str, *, on_created: Callable[[ContainerInfo], None] | None = None) -> ContainerInfo:
+        """Start a created or exited container (``docker start``).
+
+        Args:
+            ref: container id, name or id prefix.
+            on_created: called after the runtime created the container and
+                before its process runs (to attach without missing output).
+
+        Returns:
+            The container, running (or already exited, for a quick command).
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            InvalidState: it is running or being removed.
+            CommandNotFound: its command does not exist (exit code 127).
+            CommandNotExecutable: its command cannot be executed (126).
+            RuntimeFailure: the runtime or the monitor failed.
+        """
+        cid = self._resolve(ref)
+        with self.lock(cid):
+            row, cfg, st = self._sync(cid)
+            if st.status == Status.RUNNING.value:
+                return self._info(row, cfg, st)        # Docker: starting a running container is a no-op
+            lifecycle.check(st.status, Op.START, row["name"])
+            self._start_locked(cid, row["name"], cfg, st, on_created=on_created)
+        return self.container(cid)
+
+    def _start_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState, *,
+                      on_created: Callable[[ContainerInfo], None] | None = None,
+                      policy_restart: bool = False) -> RunState:
+        if st.mounted or st.runtime_created:
+            st = self._release_locked(cid, name, cfg, st)
+        cdir = self.paths.container(cid)
+        files = self.container_files(cid)
+        runtime = self.runtime
+        # Record that there may be something to undo before doing it, so a
+        # crash half-way is cleaned up by the next reconcile.
+        st = self._put(cid, name, cfg, st, st.but(mounted=True, runtime_created=True, error=""))
+        try:
+            merged = rootfs.mount(cdir, self.image_store.lower_dirs(cfg.image_id))
+            setup = self._network_prepare(cid, name, cfg)
+            config = self._oci_config(cid, cfg, merged, setup)
+            _write_json(files.config, config)
+            argv = monitor.conmon_argv(
+                _conmon(), runtime, files, name=name, tty=cfg.spec.tty,
+                stdin=cfg.spec.interactive, leave_stdin_open=cfg.spec.interactive,
+                log_size_max=_log_size(cfg), exit_command=self._exit_command(cid),
+                socket_dir=self.paths.run / "socket")
+            launched = monitor.launch(argv, files, env=self._monitor_env(), proc_root=self.paths.proc)
+            if on_created is not None:
+                on_created(self._info(self._load(cid)[0], cfg, st.but(pid=launched.container_pid)))
+            started_ns = time.time_ns()
+            runtime.start(cid)
+        except BaseException as err:
+            code = getattr(err, "exit_code", 125) if isinstance(err, EngineError) else 125
+            try:
+                runtime.delete(cid, force=True)
+            except EngineError:
+                pass
+            self._release_locked(cid, name, cfg,
+                                 self._put(cid, name, cfg, st, st.but(exit_code=code, error=str(err))))
+            raise
+        new = st.but(status=Status.RUNNING.value, pid=launched.container_pid, exit_code=0,
+                     started_ns=started_ns, finished_ns=0, oom_killed=False,
+                     conmon_pid=launched.conmon_pid, conmon_start=launched.conmon_start,
+                     boot_id=monitor.boot_id(self.paths.proc), manually_stopped=False,
+                     restart_count=st.restart_count + 1 if policy_restart else
+                     (st.restart_count if st.status == Status.RESTARTING.value else 0),
+                     backoff_ms=st.backoff_ms if policy_restart else 0,
+                     generation=st.generation + 1)
+        return self._put(cid, name, cfg, st, new, event=("start", {}))
+
+    def _oci_config(self, cid: str, cfg: StoredConfig, merged: Path, setup: Any) -> dict[str, Any]:
+        from .containers.copy import RootDir
+        from .containers.users import resolve_user
+        cdir = self.paths.container(cid)
+        with RootDir.open(merged) as root:
+            user = resolve_user(cfg.user, root.read_file("/etc/passwd"), root.read_file("/etc/group"))
+            if cfg.working_dir and cfg.working_dir != "/":
+                _mkdir_in_root(root, cfg.working_dir)
+        hostname = cfg.hostname
+        _write_text(cdir / "hostname", hostname + "\n")
+        etc = EtcFiles(hosts=setup.hosts_path or cdir / "hosts", hostname=cdir / "hostname",
+                       resolv_conf=setup.resolv_conf_path or cdir / "resolv.conf")
+        sources = self._mount_sources(cfg)
+        from .containers.seccomp import default_profile
+        config = build_config(
+            cid=cid, spec=cfg.spec, argv=cfg.argv, env=cfg.env, working_dir=cfg.working_dir,
+            hostname=hostname, rootfs=merged, user=user, etc_files=etc, mount_sources=sources,
+            seccomp_profile=default_profile, host=self.host_facts,
+            netns_path=str(setup.netns_path) if setup.netns_path else None)
+        return config
+
+    def _mount_sources(self, cfg: StoredConfig) -> dict[str, str]:
+        sources: dict[str, str] = {}
+        for m in cfg.spec.mounts:
+            if m.type == "bind":
+                if not os.path.exists(m.source):
+                    # -v creates a missing host directory, as Docker does.
+                    os.makedirs(m.source, exist_ok=True)
+                sources[m.destination] = m.source
+            elif m.type == "volume":
+                if not m.source:
+                    raise InvalidArgument(f"anonymous volume at {m.destination} is not supported yet",
+                                          hint="name it: -v NAME:" + m.destination)
+                sources[m.destination] = str(self._volume_store().ensure(m.source))
+        return sources
+
+    def _network_prepare(self, cid: str, name: str, cfg: StoredConfig) -> Any:
+        from . import network
+        spec = replace(cfg.spec, hostname=cfg.hostname)
+        return network.prepare(self, cid, name, spec, exposed_ports=cfg.exposed_ports)
+
+    def _network_teardown(self, cid: str) -> None:
+        from . import network
+        network.teardown(self, cid)
+
+    def _network_reconcile(self) -> None:
+        from . import network
+        try:
+            network.reconcile(self)
+        except EngineError:
+            pass
+
+    # -- run -------------------------------------------------------------------------
+    def run(self, spec: ContainerSpec, *,
+            on_created: Callable[[ContainerInfo], None] | None = None) -> ContainerInfo:
+        """Create and start a container (``docker run -d``).
+
+        With ``spec.auto_remove``, a container that fails to start is removed.
+
+        Raises:
+            Everything :meth:`create` and :meth:`start` raise.
+        """
+        info = self.create(spec)
+        try:
+            return self.start(info.id, on_created=on_created)
+        except EngineError:
+            if spec.auto_remove:
+                try:
+                    self.rm(info.id, force=True)
+                except EngineError:
+                    pass
+            raise
+
+    # -- stop, kill, restart ---------------------------------------------------------
+    def stop(self, ref: str, timeout: int | None = None) -> ContainerInfo:
+        """Stop a container: its stop signal, then SIGKILL after ``timeout`` seconds.
+
+        Stopping a container that is not running does nothing, as in Docker.
+
+        Args:
+            ref: container id, name or id prefix.
+            timeout: seconds to wait before SIGKILL (default 10).
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            InvalidState: it is being removed.
+            RuntimeFailure: the runtime refused.
+        """
+        cid = self._resolve(ref)
+        with self.lock(cid):
+            row, cfg, st = self._sync(cid)
+            if st.status in (Status.CREATED.value, Status.EXITED.value):
+                if st.mounted or st.runtime_created:
+                    self._release_locked(cid, row["name"], cfg, st)
+                return self.container(cid)
+            lifecycle.check(st.status, Op.STOP, row["name"])
+            self._stop_locked(cid, row["name"], cfg, st, STOP_TIMEOUT if timeout is None else timeout)
+        return self.container(cid)
+
+    def _stop_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState, timeout: float,
+                     *, event: str = "stop") -> RunState:
+        st = self._put(cid, name, cfg, st, st.but(manually_stopped=True))
+        if st.status == Status.RESTARTING.value:
+            return self._put(cid, name, cfg, st, st.but(status=Status.EXITED.value), event=(event, {}))
+        sig = cfg.stop_signal or "SIGTERM"
+        rt = self.runtime
+        if rt.kill(cid, _signame(sig)):
+            if st.status == Status.PAUSED.value:
+                rt.resume(cid)
+            if not self._wait_exit(cid, timeout):
+                rt.kill(cid, "KILL", all=True)
+                self._wait_exit(cid, KILL_WAIT)
+        _row, _cfg, st = self._sync(cid)
+        if st.status in ACTIVE:
+            # The process is gone from the runtime's view but conmon has not
+            # reported yet (or is gone): record what we know.
+            st = self._put(cid, name, cfg, st, st.but(status=Status.EXITED.value, pid=0,
+                                                      exit_code=137, finished_ns=time.time_ns()),
+                           event=("die", {"exitCode": "137"}))
+        st = self._release_locked(cid, name, cfg, st)
+        with self.db.tx() as c:
+            self.db.add_event(c, "container", event, cid, {"name": name, "image": cfg.image_ref})
+        return st
+
+    def _wait_exit(self, cid: str, timeout: float) -> bool:
+        from .containers.watch import wait_until
+        files = self.container_files(cid)
+
+        def done() -> bool:
+            if monitor.read_exit(files) is not None:
+                return True
+            _r, _c, st = self._load(cid)
+            return not monitor.alive(st.conmon_pid, st.conmon_start, self.paths.proc)
+
+        return wait_until(self.paths.exits, done, timeout, recheck=0.2)
+
+    def kill(self, ref: str, signal: str | int = "KILL") -> ContainerInfo:
+        """Send a signal to a running container (``docker kill``).
+
+        Args:
+            ref: container id, name or id prefix.
+            signal: name (``KILL``, ``SIGHUP``) or number.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            InvalidState: it is not running.
+            InvalidArgument: an unknown signal.
+        """
+        sig = _signame(signal)
+        cid = self._resolve(ref)
+        with self.lock(cid):
+            row, cfg, st = self._sync(cid)
+            lifecycle.check(st.status, Op.KILL, row["name"])
+            if sig in ("KILL", "TERM", _signame(cfg.stop_signal or "TERM")):
+                st = self._put(cid, row["name"], cfg, st, st.but(manually_stopped=True))
+            self.runtime.kill(cid, sig)
+            with self.db.tx() as c:
+                self.db.add_event(c, "container", "kill", cid,
+                                  {"name": row["name"], "image": cfg.image_ref,
+                                   "signal": str(_signum(sig))})
+            if sig == "KILL":
+                if self._wait_exit(cid, KILL_WAIT):
+                    _row, _cfg, st = self._sync(cid)
+                    if st.status not in ACTIVE:
+                        self._release_locked(cid, row["name"], cfg, st)
+        return self.container(cid)
+
+    def restart(self, ref: str, timeout: int | None = None) -> ContainerInfo:
+        """Stop (if running) and start again (``docker restart``).
+
+        Raises:
+            Everything :meth:`stop` and :meth:`start` raise.
+        """
+        cid = self._resolve(ref)
+        with self.lock(cid):
+            row, cfg, st = self._sync(cid)
+            name = row["name"]
+            if st.status in ACTIVE or st.status == Status.RESTARTING.value:
+                st = self._stop_locked(cid, name, cfg, st,
+                                       STOP_TIMEOUT if timeout is None else timeout)
+            lifecycle.check(st.status, Op.START, name)
+            st = self._start_locked(cid, name, cfg, st)
+            with self.db.tx() as c:
+                self.db.add_event(c, "container", "restart", cid, {"name": name, "image": cfg.image_ref})
+        return self.container(cid)
+
+    # -- after the exit ----------------------------------------------------------------
+    def _release_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState) -> RunState:
+        """Undo a run's side effects: runtime state, network, overlay mount. Idempotent."""
+        errors = []
+        if st.runtime_created:
+            try:
+                self.runtime.delete(cid, force=True)
+            except EngineError as err:
+                errors.append(str(err))
+        try:
+            self._network_teardown(cid)
+        except EngineError as err:
+            errors.append(str(err))
+        try:
+            rootfs.unmount(self.paths.container(cid))
+        except EngineError as err:
+            errors.append(str(err))
+        if errors:
+            raise RuntimeFailure(f"cleaning up container {name} failed: {'; '.join(errors)}",
+                                 hint="try again: portside rm -f " + name)
+        if not (st.mounted or st.runtime_created):
+            return st
+        return self._put(cid, name, cfg, st, st.but(mounted=False, runtime_created=False))
+
+    def _try_release(self, cid: str) -> RunState | None:
+        """Clean up after an exited container whose exit command never ran, if nobody holds its lock."""
+        path = self.paths.locks / f"{cid}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return None
+                raise
+            try:
+                row, cfg, st = self._sync(cid)
+                if st.status != Status.EXITED.value:
+                    return st
+                return self._release_locked(cid, row["name"], cfg, st)
+            except EngineError:
+                return None
+        finally:
+            os.close(fd)
+
+    def cleanup(self, ref: str) -> None:
+        """What conmon's exit command runs: record the exit, clean up, apply the restart policy.
+
+        Quietly does nothing for a container that is gone or running again.
+        A restart waits Docker's back-off (100 ms, doubling up to a minute,
+        reset after 10 s of running) without holding the lock, so ``stop``
+        or ``rm`` during the wait win.
+
+        Raises:
+            RuntimeFailure: cleaning up failed.
+        """
+        try:
+            cid = self._resolve(ref)
+        except NoSuchContainer:
+            return
+        with self.lock(cid):
+            try:
+                row, cfg, st = self._sync(cid)
+            except NoSuchContainer:
+                return
+            name = row["name"]
+            if st.status != Status.EXITED.value:
+                return
+            st = self._release_locked(cid, name, cfg, st)
+            if cfg.spec.auto_remove:
+                self._remove_locked(cid, name, cfg, st, volumes=False)
+                return
+            delay_ms = self._restart_delay(cfg, st)
+            if delay_ms is None:
+                return
+            gen = st.generation
+            st = self._put(cid, name, cfg, st, st.but(status=Status.RESTARTING.value, backoff_ms=delay_ms))
+        self._network_reconcile()
+        time.sleep(delay_ms / 1000)
+        with self.lock(cid):
+            try:
+                row, cfg, st = self._sync(cid)
+            except NoSuchContainer:
+                return
+            if st.status != Status.RESTARTING.value or st.generation != gen:
+                return                 # stopped, removed or started by someone meanwhile
+            try:
+                self._start_locked(cid, row["name"], cfg, st, policy_restart=True)
+            except EngineError:
+                _r, _c, st = self._load(cid)
+                if st.status == Status.RESTARTING.value:
+                    self._put(cid, row["name"], cfg, st, st.but(status=Status.EXITED.value))
+
+    def _restart_delay(self, cfg: StoredConfig, st: RunState) -> int | None:
+        """Milliseconds to wait before a policy restart, or None for no restart."""
+        policy, max_retries = parse_restart(cfg.spec.restart)
+        if policy == "no" or st.manually_stopped:
+            return None
+        if policy == "on-failure":
+            if st.exit_code == 0 or (max_retries and st.restart_count >= max_retries):
+                return None
+        ran_ns = st.finished_ns - st.started_ns if st.started_ns else 0
+        if st.backoff_ms == 0 or ran_ns >= BACKOFF_RESET_AFTER_NS:
+            return BACKOFF_START_MS
+        return min(st.backoff_ms * 2, BACKOFF_MAX_MS)
+
+    # -- rm, rename, prune ----------------------------------------------------------------
+    def rm(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:
+        """Remove a container and its files (``docker rm``).
+
+        Args:
+            ref: container id, name or id prefix.
+            force: kill it first if it is running.
+            volumes: also remove the named volumes only it uses.
+
+        Returns:
+            The removed container's id.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            InvalidState: it is running and ``force`` is not set.
+            RuntimeFailure: its files could not be cleaned up.
+        """
+        cid = self._resolve(ref)
+        lock = self.lock(cid)
+        with lock:
+            row, cfg, st = self._sync(cid)
+            name = row["name"]
+            lifecycle.check(st.status, Op.FORCE_REMOVE if force else Op.REMOVE, name)
+            if st.status in ACTIVE:
+                self.runtime.kill(cid, "KILL", all=True)
+                self._wait_exit(cid, KILL_WAIT)
+                _row, _cfg, st = self._sync(cid)
+            st = self._release_locked(cid, name, cfg, st)
+            self._remove_locked(cid, name, cfg, st, volumes=volumes)
+        return cid
+
+    def _remove_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState, *,
+                       volumes: bool) -> None:
+        st = self._put(cid, name, cfg, st, st.but(status=Status.REMOVING.value))
+        cdir = self.paths.container(cid)
+        if rootfs.is_mounted(rootfs.layout(cdir)[2]):
+            raise RuntimeFailure(f"the root filesystem of container {name} is still mounted",
+                                 hint=f"try again: portside rm -f {name}")
+        vols = [r["volume"] for r in self.db.query(
+            "SELECT volume FROM container_volumes WHERE container_id=?", (cid,))]
+        shutil.rmtree(cdir, ignore_errors=True)
+        monitor.remove_files(self.container_files(cid))
+        with self.db.tx() as c:
+            c.execute("DELETE FROM containers WHERE id=?", (cid,))
+            self.db.add_event(c, "container", "destroy", cid, {"name": name, "image": cfg.image_ref})
+        if volumes and vols:
+            self._remove_unused_volumes(vols)
+        try:
+            os.unlink(self.paths.locks / f"{cid}.lock")
+        except OSError:
+            pass
+
+    def _remove_unused_volumes(self, names: list[str]) -> None:
+        store = self._volume_store()
+        for v in names:
+            if self.db.one("SELECT 1 FROM container_volumes WHERE volume=?", (v,)) is None:
+                try:
+                    store.remove(v)
+                except EngineError:
+                    pass
+
+    def rename(self, ref: str, new_name: str) -> ContainerInfo:
+        """Give a container another name (``docker rename``).
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            NameConflict: the new name is taken.
+            InvalidArgument: the new name breaks the naming rule.
+        """
+        new = validate_name(new_name)
+        cid = self._resolve(ref)
+        with self.lock(cid):
+            row, cfg, st = self._sync(cid)
+            old = row["name"]
+            lifecycle.check(st.status, Op.RENAME, old)
+            if new == old:
+                return self._info(row, cfg, st)
+            try:
+                with self.db.tx() as c:
+                    c.execute("UPDATE containers SET name=? WHERE id=?", (new, cid))
+                    self.db.add_event(c, "container", "rename", cid,
+                                      {"name": new, "oldName": "/" + old, "image": cfg.image_ref})
+            except sqlite3.IntegrityError:
+                holder = self.db.one("SELECT id FROM containers WHERE name=?", (new,))
+                raise NameConflict(f"the container name \"/{new}\" is already in use by container "
+                                   f"{holder['id'] if holder else '(just removed)'}",
+                                   hint="choose another name") from None
+            if st.status in ACTIVE:
+                from . import network
+                network.renamed(self, cid, new)
+        return self.container(cid)
+
+    def container_prune(self) -> list[str]:
+        """Remove every stopped (exited or created) container.
+
+        Returns:
+            The removed containers' ids.
+        """
+        removed = []
+        for info in self.containers(all=True):
+            if info.status not in (Status.EXITED.value, Status.CREATED.value):
+                continue
+            try:
+                removed.append(self.rm(info.id))
+            except (InvalidState, NoSuchContainer):
+                continue                 # started or removed meanwhile
+        return removed
+
+    # -- wait and logs ------------------------------------------------------------------
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        """Block until the container has exited; returns its exit code (``docker wait``).
+
+        A container removed right after it exited (``--rm``) still reports
+        its code, from its ``die`` event.
+
+        Args:
+            ref: container id, name or id prefix.
+            timeout: give up after this many seconds.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            RuntimeFailure: the timeout passed.
+        """
+        from .containers.watch import wait_until
+        cid = self._resolve(ref)
+        result: list[int] = []
+
+        def done() -> bool:
+            try:
+                _row, _cfg, st = self._sync(cid)
+            except NoSuchContainer:
+                code = self._last_exit_code(cid)
+                if code is None:
+                    raise
+                result.append(code)
+                return True
+            if st.status == Status.EXITED.value:
+                result.append(st.exit_code)
+                return True
+            return False
+
+        if not wait_until(self.paths.exits, done, timeout, recheck=0.25):
+            raise RuntimeFailure(f"container {ref} did not exit within {timeout}s")
+        return result[-1]
+
+    def _last_exit_code(self, cid: str) -> int | None:
+        row = self.db.one("SELECT attrs_json FROM events WHERE actor_id=? AND type='container' "
+                          "AND action='die' ORDER BY seq DESC LIMIT 1", (cid,))
+        if row is None:
+            return None
+        try:
+            return int(json.loads(row["attrs_json"]).get("exitCode"))
+        except (TypeError, ValueError):
+            return None
+
+    def logs(self, ref: str, *, tail: int | None = None, since: datetime | str | None = None,
+             until: datetime | str | None = None, follow: bool = False,
+             streams: Iterable[str] = ("stdout", "stderr")) -> Iterator[LogLine]:
+        """A container's log lines (``docker logs``).
+
+        Args:
+            ref: container id, name or id prefix.
+            tail: only the last N lines.
+            since: lines at or after this time (datetime, RFC 3339, unix time, or ``10m``).
+            until: lines at or before this time.
+            follow: keep following until the container stops.
+            streams: ``stdout`` and/or ``stderr``.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+            InvalidArgument: a bad time or tail.
+        """
+        from .containers.log_format import parse_since
+        from .containers.logs import LogReader
+        cid = self._resolve(ref)
+        reader = LogReader(self.container_files(cid).log)
+        t_since = parse_since(since) if isinstance(since, str) else since
+        t_until = parse_since(until) if isinstance(until, str) else until
+        if not follow:
+            yield from reader.lines(since=t_since, until=t_until, tail=tail, streams=streams)
+            return
+        files = self.container_files(cid)
+
+        def stopped() -> bool:
+            if monitor.read_exit(files) is not None:
+                return True
+            try:
+                return self.container(cid).status not in ("running", "paused", "restarting")
+            except NoSuchContainer:
+                return True
+
+        for line in reader.follow(since=t_since, tail=tail, stop=stopped, streams=streams):
+            if t_until is not None and line.time > t_until:
+                return
+            yield line
+
+    # -- inspect -----------------------------------------------------------------------
+    def container_inspect(self, ref: str) -> dict[str, Any]:
+        """Docker-shaped ``inspect`` JSON for one container.
+
+        Raises:
+            NoSuchContainer: nothing matches.
+        """
+        cid = self._resolve(ref)
+        row, cfg, st = self._sync(cid)
+        return _inspect(self, row, cfg, st)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _parse_filter(f: str) -> tuple[str, str]:
+    key, sep, value = f.partition("=")
+    if not sep or not key:
+        raise InvalidArgument(f"bad filter {f!r}", hint="filters look like key=value")
+    return key.strip(), value
+
+
+def _conmon() -> str:
+    from .containers.runtime import find_conmon
+    return find_conmon()
+
+
+def _log_size(cfg: StoredConfig) -> int | None:
+    v = cfg.spec.log_opts.get("max-size")
+    if not v:
+        return None
+    from .containers.mounts import parse_size
+    return parse_size(v)
+
+
+def _signame(sig: str | int) -> str:
+    """``SIGTERM``, ``term``, ``15`` -> ``TERM``.
+
+    Raises:
+        InvalidArgument: not a signal.
+    """
+    if isinstance(sig, int) or str(sig).isdigit():
+        try:
+            return signal_mod.Signals(int(sig)).name[3:]
+        except ValueError:
+            raise InvalidArgument(f"invalid signal {sig!r}") from None
+    s = str(sig).strip().upper()
+    s = s[3:] if s.startswith("SIG") else s
+    if not hasattr(signal_mod, "SIG" + s) or s.startswith("_"):
+        raise InvalidArgument(f"invalid signal {sig!r}", hint="e.g. KILL, TERM, HUP, 9")
+    return s
+
+
+def _signum(name: str) -> int:
+    return int(getattr(signal_mod, "SIG" + name))
+
+
+def _write_json(path: Path, value: Any) -> None:
+    _write_text(path, json.dumps(value))
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _mkdir_in_root(root: Any, path: str) -> None:
+    """Create ``path`` (and parents) inside a container root, never leaving it."""
+    from .containers.copy import CopyError
+    parts = [p for p in path.split("/") if p and p != "."]
+    for i in range(1, len(parts) + 1):
+        sub = "/" + "/".join(parts[:i])
+        try:
+            with root.resolve(sub, must_exist=False) as r:
+                if r.exists:
+                    continue
+                os.mkdir(r.name, 0o755, dir_fd=r.dirfd)
+        except FileExistsError:
+            continue
+        except (CopyError, OSError) as err:
+            raise InvalidArgument(f"cannot create the working directory {path} in the container: {err}",
+                                  hint="choose another -w directory") from err
+
+
+def _rfc3339(ns: int) -> str:
+    if not ns:
+        return "0001-01-01T00:00:00Z"
+    t = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
+
+
+def _inspect(api: ContainersAPI, row: sqlite3.Row, cfg: StoredConfig, st: RunState) -> dict[str, Any]:
+    spec = cfg.spec
+    cid = row["id"]
+    files = api.container_files(cid)
+    upper, work, merged = rootfs.layout(api.paths.container(cid))
+    policy, retries = parse_restart(spec.restart)
+    lower = ":".join(str(p) for p in api.image_store.lower_dirs(cfg.image_id)) \
+        if api.db.one("SELECT 1 FROM images WHERE id=?", (cfg.image_id,)) else ""
+    cdir = api.paths.container(cid)
+    mounts = []
+    for m in spec.mounts:
+        entry: dict[str, Any] = {"Type": m.type, "Source": m.source, "Destination": m.destination,
+                                 "Mode": "ro" if m.read_only else "", "RW": not m.read_only,
+                                 "Propagation": next((o for o in m.options if "private" in o or
+                                                      "shared" in o or "slave" in o),
+                                                     "rprivate" if m.type == "bind" else "")}
+        if m.type == "volume":
+            entry["Name"] = m.source
+            entry["Driver"] = "local"
+        mounts.append(entry)
+    return {
+        "Id": cid,
+        "Created": _rfc3339(cfg.created_ns),
+        "Path": cfg.argv[0] if cfg.argv else "",
+        "Args": list(cfg.argv[1:]),
+        "State": {
+            "Status": st.status,
+            "Running": st.status in ACTIVE,
+            "Paused": st.status == Status.PAUSED.value,
+            "Restarting": st.status == Status.RESTARTING.value,
+            "OOMKilled": st.oom_killed,
+            "Dead": False,
+            "Pid": st.pid if st.status in ACTIVE else 0,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": _rfc3339(st.started_ns),
+            "FinishedAt": _rfc3339(st.finished_ns),
+        },
+        "Image": cfg.image_id,
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(files.log),
+        "Name": "/" + row["name"],
+        "RestartCount": st.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "Binds": [f"{m.source}:{m.destination}" + (":ro" if m.read_only else "")
+                      for m in spec.mounts if m.type in ("bind", "volume") and m.source],
+            "NetworkMode": spec.network,
+            "PortBindings": {},
+            "RestartPolicy": {"Name": "" if policy == "no" else policy, "MaximumRetryCount": retries},
+            "AutoRemove": spec.auto_remove,
+            "CapAdd": list(spec.cap_add) or None,
+            "CapDrop": list(spec.cap_drop) or None,
+            "Dns": list(spec.dns),
+            "ExtraHosts": list(spec.add_hosts) or None,
+            "Privileged": spec.privileged,
+            "ReadonlyRootfs": spec.read_only,
+            "SecurityOpt": list(spec.security_opt) or None,
+            "Tmpfs": {m.destination: ",".join(m.options) for m in spec.mounts if m.type == "tmpfs"} or None,
+            "LogConfig": {"Type": "k8s-file", "Config": dict(spec.log_opts)},
+            "Memory": spec.memory or 0,
+            "NanoCpus": int((spec.cpus or 0) * 1e9),
+            "PidsLimit": spec.pids_limit,
+            "ShmSize": 64 << 20,
+            "Runtime": os.path.basename(api.db.get_setting("runtime") or "runc"),
+        },
+        "GraphDriver": {"Name": "overlay",
+                        "Data": {"LowerDir": lower, "UpperDir": str(upper), "WorkDir": str(work),
+                                 "MergedDir": str(merged)}},
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": cfg.hostname,
+            "Domainname": "",
+            "User": cfg.user,
+            "AttachStdin": False,
+            "AttachStdout": not spec.interactive,
+            "AttachStderr": not spec.interactive,
+            "Tty": spec.tty,
+            "OpenStdin": spec.interactive,
+            "StdinOnce": False,
+            "Env": list(cfg.env),
+            "Cmd": list(spec.command) if spec.command else None,
+            "Image": cfg.image_ref,
+            "Volumes": {v: {} for v in cfg.image_volumes} or None,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+            "Labels": dict(spec.labels),
+            "StopSignal": cfg.stop_signal or "SIGTERM",
+        },
+        "NetworkSettings": {"Ports": {}, "Networks": {}},
+    }
+
+
+__all__ = ["ContainersAPI"]
