@@ -168,7 +168,8 @@ class PortsideApp(App[int]):
         """
         try:
             with self.suspend():
-                sys.stdout.write(f"\x1b[2m$ {shlex.join(argv)}\x1b[0m\n")
+                # A clean screen, and the command shown so users learn the CLI.
+                sys.stdout.write(f"\x1b[H\x1b[2J\x1b[2m$ {shlex.join(argv)}\x1b[0m\n")
                 sys.stdout.flush()
                 try:
                     code = subprocess.call(argv)

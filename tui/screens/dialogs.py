@@ -33,9 +33,9 @@ class ConfirmScreen(ModalScreen[bool]):
             if self._body:
                 yield Static(self._body, classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._yes} (y)", id="yes",
+                yield Button(f"{self._yes} (y)", id="yes", compact=True,
                              variant="error" if self._danger else "primary")
-                yield Button("Cancel (n)", id="no")
+                yield Button("Cancel (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()

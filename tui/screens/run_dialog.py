@@ -115,7 +115,7 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
                                          markup=False)
                     yield Label("Network", classes="run-label")
                     yield Select([(n, n) for n in self._networks], value=self._default_net(),
-                                 allow_blank=False, id="f-network")
+                                 allow_blank=False, id="f-network", compact=True)
                     yield Label("Restart", classes="run-label")
                     yield Select([(r, r) for r in RESTART], value="no", allow_blank=False,
                                  id="f-restart", compact=True)
@@ -125,8 +125,8 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
                         yield Checkbox("--rm", id="f-rm")
             yield Static("", id="run-cli", classes="run-cli", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Run (ctrl+r)", id="run", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def _default_net(self) -> str:
         for n in self._networks:
@@ -238,7 +238,9 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
     def _update(self) -> None:
         _spec, argv, problems = self.build()
         for fid, _label, _ph in FIELDS:
-            self.query_one(f"#e-{fid}", Static).update(problems.get(fid, ""))
+            problem = self.query_one(f"#e-{fid}", Static)
+            problem.update(problems.get(fid, ""))
+            problem.display = fid in problems and bool(self._value(fid) or fid != "image")
             self.query_one(f"#f-{fid}", Input).set_class(fid in problems, "-invalid")
         self.query_one("#run-cli", Static).update("$ " + shlex.join(argv))
         self.query_one("#run", Button).disabled = bool(problems)

@@ -36,6 +36,9 @@ COLUMNS: tuple[ColumnSpec[ContainerInfo], ...] = (
 )
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_DOING = {"started": "starting…", "stopped": "stopping…", "restarted": "restarting…",
+          "killed": "killing…", "paused": "pausing…", "unpaused": "unpausing…",
+          "removed": "removing…"}
 
 
 def valid_name(value: str) -> str | None:
@@ -76,6 +79,18 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             super().__init__()
             self.image = image
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pending: dict[str, str] = {}     # id -> "stopping…" while an action runs
+
+    def _row_cells(self, record: ContainerInfo) -> tuple[Cell, ...]:
+        cells = super()._row_cells(record)
+        busy = self.pending.get(record.id)
+        if busy is None:
+            return cells
+        i = [c.key for c in self.COLUMNS].index("status") + (1 if self.MARKABLE else 0)
+        return cells[:i] + (Cell(busy, cells[i].order, "italic yellow"),) + cells[i + 1:]
+
     def label_of(self, key: str) -> str:
         c = self.records.get(key)
         return c.name if c is not None else key[:12]
@@ -98,6 +113,10 @@ class ContainersTable(ResourceTable[ContainerInfo]):
     def _each(self, keys: list[str], verb: str, call: Callable[[str], Any]) -> None:
         """Run ``call`` per container in one worker; one summary toast at the end."""
         names = {k: self.label_of(k) for k in keys}
+        doing = _DOING.get(verb)
+        if doing:
+            self.pending.update({k: doing for k in keys})
+            self.refresh_rows()
 
         def run_all() -> tuple[list[str], list[tuple[str, Exception]]]:
             ok: list[str] = []
@@ -111,6 +130,9 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             return ok, failed
 
         def done(result: tuple[list[str], list[tuple[str, Exception]]]) -> None:
+            for k in keys:
+                self.pending.pop(k, None)
+            self.refresh_rows()
             ok, failed = result
             if ok:
                 self.app.notify(", ".join(ok), title=verb)

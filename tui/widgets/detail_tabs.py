@@ -113,6 +113,8 @@ class RowsTab(Loads, DataTable):
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "scroll_top", "Top", show=False),
         Binding("G", "scroll_bottom", "Bottom", show=False),
+        Binding("h", "scroll_left", "Left", show=False),
+        Binding("l", "scroll_right", "Right", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -1,10 +1,14 @@
 """The one-line header: host facts and counts."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
+
+
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 
 
 class HostBar(Static):
@@ -30,13 +34,13 @@ class HostBar(Static):
         facts: list[tuple[str, str]] = []
         info = self.info
         if info is not None:
-            runtime = getattr(info, "runtime", "")
-            version = getattr(info, "runtime_version", "")
+            runtime = getattr(info, "runtime", "").split(" ", 1)[0]
+            version = _VERSION.search(getattr(info, "runtime_version", "") or "")
             if runtime:
-                facts.append((f"{runtime} {version}".strip(), ""))
-            cg = getattr(info, "cgroup_version", "")
+                facts.append((f"{runtime} {version.group(0) if version else ''}".strip(), ""))
+            cg = (getattr(info, "cgroup_version", "") or "").split(" ", 1)[0]
             if cg:
-                facts.append((f"cgroup v{cg}".replace("vv", "v"), ""))
+                facts.append((f"cgroup {cg if cg.startswith('v') else 'v' + cg}", ""))
         c = self.counts
         if "running" in c:
             facts.append((f"{c['running']} running", "green" if c["running"] else "dim"))

@@ -123,7 +123,8 @@ class LogView(ScrollView, can_focus=True):
     def update_size(self, shift: int = 0) -> None:
         """The row count changed: ``shift`` rows appeared above the view."""
         rows = self.rows
-        width = self.size.width if self.wrap else max(self.size.width, self._widest + 2)
+        room = self.scrollable_content_region.width
+        width = room if self.wrap or self._widest <= room else self._widest + 1
         self._guarded(lambda: setattr(self, "virtual_size", Size(width, rows)))
         if shift:
             # Rows renumbered: lines appeared above (the backward scan).
@@ -774,11 +775,7 @@ def _plain(index: "LineIndex", line_no: int) -> str:
 
 
 def _log_path(app: Any, key: str) -> Path:
-    engine = app.engine
-    fn = getattr(engine, "log_path", None)
-    if fn is not None:
-        return Path(fn(key))
-    return Path(engine.paths.container(key)) / "ctr.log"
+    return Path(app.engine.container_files(key).log)
 
 
 __all__ = ["LogPane", "LogView"]

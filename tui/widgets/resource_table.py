@@ -166,7 +166,8 @@ class ResourceTable(DataTable, Generic[R]):
             else:
                 for i, (a, b) in enumerate(zip(old, cells)):
                     if not a.same(b):
-                        self.update_cell(key, col_keys[i], b)
+                        self.update_cell(key, col_keys[i], b,
+                                         update_width=b.cell_len > a.cell_len)
                         if i == sort_col and a.order != b.order:
                             resort = True
             self._cells[key] = cells

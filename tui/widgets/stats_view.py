@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid, Vertical
 from textual.timer import Timer
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from .format import human_size
 
-HISTORY = 300          # samples (seconds) kept for the sparklines
+HISTORY = 300          # samples (seconds) kept
+SPARK = 120            # samples the sparklines show
 INTERVAL = 1.0
 
 
@@ -29,17 +30,25 @@ class Metric(Vertical):
         self.title = title
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title, classes="metric-title")
-        yield Static("-", classes="metric-value", markup=False)
-        yield Sparkline([], classes="metric-spark")
+        yield Static(self._line("-"), classes="metric-value")
+        yield Sparkline([0.0] * SPARK, classes="metric-spark")
+
+    def _line(self, value: str) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(self.title + "  ", style="dim")
+        t.append(value, style="bold")
+        return t
 
     def set(self, value: str, history: list[float]) -> None:
-        self.query_one(".metric-value", Static).update(value)
-        self.query_one(Sparkline).data = history[-120:] or [0.0]
+        self.query_one(".metric-value", Static).update(self._line(value))
+        # A fixed window, filled from the right, so a new sample is one step
+        # to the right rather than a redraw of the whole line.
+        data = history[-SPARK:]
+        self.query_one(Sparkline).data = [0.0] * (SPARK - len(data)) + data
 
 
-class StatsView(Vertical):
-    """Live resource use of one container."""
+class StatsView(Vertical, can_focus=True):
+    """Live resource use of one container (focusable, so the pane keeps its keys)."""
 
     BINDINGS: ClassVar[list[BindingType]] = []
 
