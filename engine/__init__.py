@@ -10,6 +10,11 @@ from .errors import (AmbiguousReference, CommandNotExecutable, CommandNotFound, 
 from .records import (ContainerInfo, ContainerSpec, ContainerState, Event, HistoryEntry,
                       ImageConfig, ImageInfo, LogLine, Mount, Progress, SystemInfo, VolumeInfo)
 
+from .containers.attach import AttachIO
+from .containers.changes import FileChange
+from .containers.copy import CopyError
+from .containers.exec import ExecFailed, ExecResult
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -19,4 +24,5 @@ __all__ = [
     "NoSuchNetwork", "NoSuchVolume", "RegistryError", "ResourceError", "RuntimeFailure",
     "ContainerInfo", "ContainerSpec", "ContainerState", "Event", "HistoryEntry", "ImageConfig",
     "ImageInfo", "LogLine", "Mount", "Progress", "SystemInfo", "VolumeInfo", "__version__",
+    "AttachIO", "CopyError", "ExecFailed", "ExecResult", "FileChange",
 ]

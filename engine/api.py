@@ -6,13 +6,14 @@ while the work lives in the subpackages.
 """
 from __future__ import annotations
 
+from .api_container_io import ContainerIOAPI
 from .api_containers import ContainersAPI
 from .api_images import ImagesAPI
 from .api_networks import NetworksAPI
 from .api_system import SystemAPI
 
 
-class Engine(ImagesAPI, ContainersAPI, NetworksAPI, SystemAPI):
+class Engine(ImagesAPI, ContainersAPI, NetworksAPI, ContainerIOAPI, SystemAPI):
     """The portside engine, in-process. Safe to use from several processes at once."""
 
 

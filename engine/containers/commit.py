@@ -15,7 +15,7 @@ import os
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping, Protocol
 
 from .changes import KernelMarks, LowerView, OverlayMarks
 
@@ -24,6 +24,14 @@ OPAQUE_MARKER = ".wh..wh..opq"
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class Writable(Protocol):
+    """Anything tar can be written to."""
+
+    def write(self, data: bytes) -> int:
+        """Write ``data``; returns how much was written."""
+        ...
 
 
 class HashingWriter:
@@ -48,7 +56,7 @@ class HashingWriter:
         return "sha256:" + self.hash.hexdigest()
 
 
-def write_layer(upper: str | os.PathLike[str], out: BinaryIO, *,
+def write_layer(upper: str | os.PathLike[str], out: Writable, *,
                 marks: OverlayMarks | None = None, lower: LowerView | None = None,
                 skip: Iterable[str] = ()) -> int:
     """Write the upper dir as an OCI layer tar (uncompressed, PAX).
@@ -69,7 +77,7 @@ def write_layer(upper: str | os.PathLike[str], out: BinaryIO, *,
     """
     w = _LayerWriter(marks or KernelMarks(), lower, set(skip))
     fd = os.open(upper, _O_DIR)
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
         w.walk(tf, fd, "")
     return w.count
 
