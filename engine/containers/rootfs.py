@@ -153,13 +153,22 @@ def _unescape(b: bytes) -> bytes:
 
 
 def disk_usage(path: Path) -> int:
-    """Bytes used by the files under ``path`` (the container's upper dir, for ``ps -s``)."""
+    """Bytes in the files under ``path`` (the container's upper dir, for ``ps -s``).
+
+    Apparent sizes, each hard-linked inode counted once, like Docker's SizeRw.
+    """
     total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, _dirnames, filenames in os.walk(path):
         for fn in filenames:
             try:
                 st = os.lstat(os.path.join(dirpath, fn))
             except OSError:
                 continue
-            total += st.st_blocks * 512 if st.st_nlink == 1 else st.st_size
+            if st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+            total += st.st_size
     return total
