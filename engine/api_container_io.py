@@ -31,7 +31,7 @@ from .containers.exec import (Exec, ExecResult, ExecSpec, build_process, check_c
                               scratch_dir)
 from .containers.model import StoredConfig
 from .containers.users import resolve_user
-from .errors import EngineError, InvalidState, NoSuchContainer
+from .errors import EngineError, InvalidArgument, InvalidState, NoSuchContainer
 from .records import ContainerInfo, ImageInfo, ProcessInfo
 
 if TYPE_CHECKING:
@@ -118,9 +118,11 @@ class ContainerIOAPI(EngineBase):
 
     # -- exec --------------------------------------------------------------------------
     def _prepare_exec(self, ref: str, spec: ExecSpec) -> tuple[ContainerInfo, dict[str, Any]]:
+        if not spec.argv or not spec.argv[0]:
+            raise InvalidArgument("exec needs a command", hint="e.g. portside exec CONTAINER sh")
         info, cfg = self._io_container(ref)
         self._require_running(info, "exec in")
-        bundle = self.paths.container(info.id) / "config.json"
+        bundle = self.container_files(info.id).config
         try:
             base = json.loads(bundle.read_text()).get("process") or {}
         except (OSError, ValueError) as err:
@@ -136,7 +138,7 @@ class ContainerIOAPI(EngineBase):
             if spec.user:
                 user = resolve_user(spec.user, root.read_file("/etc/passwd"),
                                     root.read_file("/etc/group"))
-            check_command(root, spec.argv[0] if spec.argv else "", env, cwd)
+            check_command(root, spec.argv[0], env, cwd)
         process = build_process(base, argv=spec.argv, env=env, cwd=cwd, user=user, tty=spec.tty,
                                 size=size)
         return info, process
@@ -311,6 +313,14 @@ class ContainerIOAPI(EngineBase):
                         detach_keys: str | None = None) -> int:
         """Attach this process's terminal; the form ``run -it`` and ``start -a`` use.
 
+        Args:
+            ref: container name or id.
+            stdin: send our input (when the container was made with ``-i``).
+            tty: what the caller expects; the container's own setting decides
+                whether its output is one terminal stream.
+            start: start it first, connected before its process runs.
+            detach_keys: Docker's format; default ctrl-p,ctrl-q.
+
         Returns:
             The container's exit code; 0 when the user detached (Docker's
             ``run -it`` prints nothing and exits 0 then).
@@ -390,7 +400,7 @@ class ContainerIOAPI(EngineBase):
         points = set(RUNTIME_MOUNT_POINTS)
         points.update(m.destination for m in info.mounts)
         try:
-            config = json.loads((self.paths.container(info.id) / "config.json").read_text())
+            config = json.loads(self.container_files(info.id).config.read_text())
             points.update(m.get("destination", "") for m in config.get("mounts") or [])
         except (OSError, ValueError):
             pass
@@ -441,7 +451,7 @@ class ContainerIOAPI(EngineBase):
         runtime_cfg = container_runtime_config(
             image_cfg.get("config") or {}, entrypoint=cfg.spec.entrypoint,
             command=cfg.spec.command, env=cfg.env, working_dir=cfg.working_dir,
-            user=cfg.spec.user or "", labels=cfg.spec.labels)
+            user=cfg.user, labels=cfg.spec.labels)
         runtime_cfg = apply_changes(runtime_cfg, list(changes))
         upper = rootfs_mod.layout(self.paths.container(info.id))[0]
         lower = LowerView(self.image_store.lower_dirs(info.image_id))
@@ -485,7 +495,10 @@ class ContainerIOAPI(EngineBase):
         return True
 
     def _thaw(self, info: ContainerInfo) -> None:
-        self.unpause(info.id)
+        try:
+            self.unpause(info.id)
+        except InvalidState:
+            pass          # it exited (or was stopped) while we read its files
 
     # -- top -----------------------------------------------------------------------------
     def top(self, ref: str) -> list[ProcessInfo]:
