@@ -11,9 +11,10 @@ from .api_containers import ContainersAPI
 from .api_images import ImagesAPI
 from .api_networks import NetworksAPI
 from .api_system import SystemAPI
+from .api_volumes import VolumesAPI
 
 
-class Engine(ImagesAPI, ContainersAPI, NetworksAPI, ContainerIOAPI, SystemAPI):
+class Engine(ImagesAPI, ContainersAPI, NetworksAPI, ContainerIOAPI, VolumesAPI, SystemAPI):
     """The portside engine, in-process. Safe to use from several processes at once."""
 
 
