@@ -20,6 +20,7 @@ its directory.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import stat
@@ -75,10 +76,11 @@ def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -
         NeedsRoot: the layer holds device nodes, whiteouts or ``trusted.*``
             xattrs and we are not root.
     """
-    extractor = _Extractor(dest, layer_name)
+    stream = _LenientEnd(fileobj)
+    extractor = _Extractor(dest, layer_name, stream)
     try:
         try:
-            with tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8",
+            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
                               errors="surrogateescape") as tar:
                 for member in tar:
                     extractor.add(member, tar)
@@ -92,6 +94,41 @@ def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -
     return extractor.written
 
 
+class _LenientEnd(io.RawIOBase):
+    """Accept a tar that stops right after a member's content.
+
+    umoci 0.4.7 (Debian 12) writes layers without the last member's padding
+    and the end-of-archive blocks; Go's reader accepts them. Zeros stand in
+    for the missing blocks, but only *between* members: inside a member's
+    content (``in_content``) the end of data stays an error, so a truly
+    truncated file is still refused.
+    """
+
+    _MAX_PAD = 511 + 1024           # padding plus the two end-of-archive blocks
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.in_content = False
+        self._padded = 0
+        self._seen = False          # an empty stream is no tar at all
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.inner.read(len(b))
+        if data:
+            self._seen = True
+            b[:len(data)] = data
+            return len(data)
+        if self.in_content or not self._seen or self._padded >= self._MAX_PAD:
+            return 0
+        n = min(len(b), self._MAX_PAD - self._padded)
+        b[:n] = bytes(n)
+        self._padded += n
+        return n
+
+
 @dataclass
 class _DirMeta:
     """Metadata of a directory entry, applied once all entries exist."""
@@ -103,8 +140,9 @@ class _DirMeta:
 class _Extractor:
     """The state of one extraction: the dest dir fd, deferred dirs, byte count."""
 
-    def __init__(self, dest: Path, layer_name: str) -> None:
+    def __init__(self, dest: Path, layer_name: str, stream: _LenientEnd) -> None:
         self.layer_name = layer_name
+        self.stream = stream
         self.written = 0
         self.current = ""
         self.is_root = os.geteuid() == 0
@@ -316,7 +354,11 @@ class _Extractor:
                 src = tar.extractfile(member)
                 if src is None:       # cannot happen for a regular member
                     raise self.bad(entry, "no content")
-                copied = _copy(src, fd)
+                self.stream.in_content = True
+                try:
+                    copied = _copy(src, fd)
+                finally:
+                    self.stream.in_content = False
                 if copied != member.size:
                     raise self.bad(entry, f"content is {copied} bytes, header says {member.size}")
                 self.written += copied

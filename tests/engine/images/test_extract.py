@@ -383,3 +383,29 @@ def test_non_root_devices_need_root(dest: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(os, "mknod", refuse)
     with pytest.raises(NeedsRoot):
         extract(dest, entry)
+
+
+def _unpadded_tar(content: bytes) -> bytes:
+    """A one-file tar cut right after the file's content (no padding, no footer)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("data.bin")
+        ti.size = len(content)
+        tf.addfile(ti, io.BytesIO(content))
+    raw = buf.getvalue()
+    header_end = raw.index(content)
+    return raw[:header_end + len(content)]
+
+
+def test_tar_without_final_padding_is_accepted(dest: Path) -> None:
+    # What umoci 0.4.7 writes; Go's reader accepts it, so must we.
+    content = os.urandom(70000)           # not a multiple of 512
+    extract_layer(io.BytesIO(_unpadded_tar(content)), dest)
+    assert (dest / "data.bin").read_bytes() == content
+
+
+def test_tar_cut_inside_content_is_still_refused(dest: Path) -> None:
+    content = os.urandom(70000)
+    cut = _unpadded_tar(content)[:-100]
+    with pytest.raises(ImageFormatError):
+        extract_layer(io.BytesIO(cut), dest)
