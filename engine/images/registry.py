@@ -194,6 +194,7 @@ def pull(store: ImageStore, ref_text: str, *, progress: ProgressFn | None = None
         RegistryError: the registry is unreachable, refuses, or lacks the image.
         ImageFormatError / DigestMismatch: the registry sent bad content.
     """
+    from .archive import rollback_on_error   # archive imports our media types
     ref = parse_reference(ref_text)
     client = RegistryClient(ref)
     # RepoDigests name what the tag points at (the index for multi-arch images).
@@ -221,5 +222,6 @@ def pull(store: ImageStore, ref_text: str, *, progress: ProgressFn | None = None
                                   size=int(d.get("size") or 0) or None,
                                   media_type=str(d.get("mediaType") or "")))
     name = f"{ref.name}:{ref.tag}" if ref.tag else None
-    return store.add_image(config, layers, [name] if name else [], manifest_digest=digest,
-                           progress=progress, event="pull")
+    with rollback_on_error(store):     # a failed pull leaves no stray blob or layer
+        return store.add_image(config, layers, [name] if name else [], manifest_digest=digest,
+                               progress=progress, event="pull")
