@@ -19,8 +19,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class RegistryAddr(str):
+    """``host:port`` of the test registry; ``.data`` is its storage directory."""
+
+    data: Path
+
+
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryAddr]:
     """Address (host:port) of a docker-registry serving only on loopback."""
     exe = need_tool("docker-registry")
     d = tmp_path_factory.mktemp("registry")
@@ -33,7 +39,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"http:\n  addr: 127.0.0.1:{port}\n")
     log = open(d / "registry.log", "wb")
     proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
-    addr = f"127.0.0.1:{port}"
+    addr = RegistryAddr(f"127.0.0.1:{port}")
+    addr.data = d / "data"
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -58,3 +58,22 @@ def test_pull_unknown_tag_is_a_clear_error(engine: Engine, registry: str) -> Non
 def test_pull_unreachable_registry(engine: Engine) -> None:
     with pytest.raises(RegistryError, match="cannot reach registry"):
         engine.pull("127.0.0.1:1/x:y")
+
+
+def test_failed_pull_leaves_nothing(engine: Engine, registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    layout = _layout(tmp_path, ["amd64"])
+    name = f"{registry}/test/broken:v1"
+    push(f"oci:{layout}:v1", name)
+    # Take the top layer's blob away from the registry: the pull fetches the
+    # base layer, then fails on the second one.
+    import json
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    top = manifest["layers"][1]["digest"][7:]
+    blob = registry.data / "docker/registry/v2/blobs/sha256" / top[:2] / top / "data"
+    blob.unlink()
+    with pytest.raises(RegistryError):
+        engine.pull(name)
+    assert engine.images() == []
+    assert list(engine.paths.blobs.iterdir()) == []
+    assert [p for p in engine.paths.layers.iterdir()] == []
