@@ -864,7 +864,14 @@ class ContainersAPI(EngineBase):
             RuntimeFailure: the timeout passed.
         """
         from .containers.watch import wait_until
-        cid = self._resolve(ref)
+        try:
+            cid = self._resolve(ref)
+        except NoSuchContainer:
+            # A container removed right after its exit (--rm) still has its "die" event.
+            code = self._last_exit_code(ref) if is_full_id(ref) else None
+            if code is None:
+                raise
+            return code
         result: list[int] = []
 
         def done() -> bool:

@@ -28,12 +28,24 @@ DEFAULT_CAPS: tuple[str, ...] = (
 
 
 def host_capabilities(proc: Path = Path("/proc")) -> tuple[str, ...]:
-    """Every capability the running kernel knows (and portside has a name for)."""
+    """Every capability a container can be given here.
+
+    Those the kernel knows (``cap_last_cap``) and this process still has in
+    its bounding set: a runtime cannot grant a capability its caller lacks
+    (e.g. root without CAP_SYS_RESOURCE in some sandboxes), so
+    ``--privileged`` and ``--cap-add ALL`` mean "all of those".
+    """
     try:
         last = int((proc / "sys/kernel/cap_last_cap").read_text())
     except (OSError, ValueError):
         last = len(CAPABILITY_NAMES) - 1
-    return CAPABILITY_NAMES[:last + 1]
+    known = CAPABILITY_NAMES[:last + 1]
+    try:
+        status = (proc / "self/status").read_text()
+        bnd = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return known
+    return tuple(c for i, c in enumerate(known) if bnd >> i & 1)
 
 
 def normalize(name: str) -> str:

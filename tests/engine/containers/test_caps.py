@@ -44,3 +44,13 @@ def test_host_capabilities_from_fake_proc(tmp_path) -> None:  # type: ignore[no-
     (tmp_path / "sys/kernel/cap_last_cap").write_text("37\n")
     caps = host_capabilities(tmp_path)
     assert len(caps) == 38 and caps[-1] == "CAP_AUDIT_READ"
+
+
+def test_host_capabilities_limited_to_our_bounding_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "sys/kernel").mkdir(parents=True)
+    (tmp_path / "sys/kernel/cap_last_cap").write_text("40\n")
+    (tmp_path / "self").mkdir()
+    full = (1 << 41) - 1
+    (tmp_path / "self/status").write_text(f"Name:\tx\nCapBnd:\t{full & ~(1 << 24):016x}\n")
+    caps = host_capabilities(tmp_path)
+    assert "CAP_SYS_RESOURCE" not in caps and len(caps) == 40
