@@ -55,5 +55,8 @@ async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -
     end = loop.time() + timeout
     while not cond():
         if loop.time() > end:
-            raise AssertionError("condition not met in time")
+            app = pilot.app
+            notes = [f"{n.title}: {n.message}" for n in getattr(app, "_notifications", [])]
+            raise AssertionError(f"condition not met in time; screen {app.screen!r}, "
+                                 f"notifications {notes}")
         await pilot.pause(0.05)

@@ -407,7 +407,7 @@ class LogPane(Vertical):
             self.pause()
             return
         if key == self.key and self.index is not None:
-            if not self._running("log-follow"):
+            if not self._worker_running("log-follow"):
                 self._start_follow()
             return
         self.open_log(key)
@@ -450,7 +450,7 @@ class LogPane(Vertical):
     def _group(self, name: str) -> str:
         return f"{name}-{id(self)}"
 
-    def _running(self, name: str) -> bool:
+    def _worker_running(self, name: str) -> bool:
         return any(w.group == self._group(name) and not w.is_finished for w in self.app.workers)
 
     def _call(self, fn: Any, name: str, title: str) -> None:
@@ -525,7 +525,7 @@ class LogPane(Vertical):
         self._scan_note = "" if prog.done else \
             f"indexing {100 * prog.scanned // max(1, prog.total)}%"
         if prog.done and filtering and self.model is not None and not self.model.filter_done \
-                and not self._running("log-filter"):
+                and not self._worker_running("log-filter"):
             self._run_filter()
         self._status()
 

@@ -103,9 +103,7 @@ class StatsView(Vertical, can_focus=True):
         self.pause()
 
     def _sample(self) -> None:
-        if self.key is None or self._busy or not self.is_on_screen:
-            if not self.is_on_screen:
-                self.pause()
+        if self.key is None or self._busy:
             return
         self._busy = True
         key = self.key

@@ -1,0 +1,230 @@
+"""The app driving real busybox containers (root, runc, conmon): every container action.
+
+One engine on a private root for the module with the built-in busybox
+image; every container a test makes is force-removed afterwards.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from engine import ContainerSpec, Engine
+from tests.conftest import need_tool
+from tests.tui.fixtures import run, wait_for
+from tui.app import PortsideApp
+from tui.config import Config, builtin_highlights
+from tui.screens.dialogs import ConfirmScreen, PromptScreen
+from tui.screens.run_dialog import RunDialog
+from tui.widgets.containers_table import ContainersTable
+from tui.widgets.detail import DetailPane
+from tui.widgets.detail_tabs import ProcessesTab
+from tui.widgets.log_view import LogPane
+from tui.widgets.stats_view import StatsView
+
+pytestmark = pytest.mark.integration
+
+SLEEPER = ("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    for tool in ("runc", "conmon"):
+        need_tool(tool)
+    e = Engine(tmp_path_factory.mktemp("tui") / "root")
+    e.bootstrap_busybox()
+    yield e
+    for c in e.containers(all=True):
+        try:
+            e.rm(c.id, force=True)
+        except Exception:      # noqa: BLE001 - best effort
+            pass
+    e.close()
+
+
+@pytest.fixture
+def make(engine: Engine) -> Iterator[Callable[..., str]]:
+    made: list[str] = []
+
+    def _make(*command: str, start: bool = True) -> str:
+        # The default exits on SIGTERM at once, so stop does not wait out its timeout.
+        spec = ContainerSpec(image="busybox", command=command or SLEEPER,
+                             name=f"tui-{secrets.token_hex(3)}")
+        info = engine.run(spec) if start else engine.create(spec)
+        made.append(info.id)
+        return info.id
+
+    yield _make
+    for c in engine.containers(all=True):
+        try:
+            engine.rm(c.id, force=True)
+        except Exception:      # noqa: BLE001
+            pass
+
+
+def make_app(engine: Engine) -> PortsideApp:
+    return PortsideApp(engine, Config(highlights=builtin_highlights()), watch_interval=0.1)
+
+
+def status(engine: Engine, cid: str) -> str:
+    return engine.container(cid).status
+
+
+async def containers(app: PortsideApp, pilot: Any, *cids: str) -> ContainersTable:
+    table = app.query_one(ContainersTable)
+    await wait_for(pilot, lambda: all(c in table.records for c in cids), timeout=10)
+    table.focus()
+    return table
+
+
+def test_lifecycle_keys(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make()
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, cid)
+            table.select_key(cid)
+            await pilot.press("p")                               # pause
+            await wait_for(pilot, lambda: status(engine, cid) == "paused", 15)
+            await wait_for(pilot, lambda: "paused" in table.get_cell(cid, "status").plain)
+            await pilot.press("p")                               # unpause
+            await wait_for(pilot, lambda: status(engine, cid) == "running", 15)
+            await pilot.press("K")                               # kill
+            await wait_for(pilot, lambda: status(engine, cid) == "exited", 15)
+            await wait_for(pilot, lambda: "exited(137)" in table.get_cell(cid, "status").plain)
+            await pilot.press("u")                               # start a stopped one
+            await wait_for(pilot, lambda: status(engine, cid) == "running", 15)
+            await pilot.press("r")                               # restart
+            await wait_for(pilot, lambda: engine.container(cid).state.restart_count >= 0
+                           and status(engine, cid) == "running", 20)
+            await pilot.press("s")                               # stop (sleep dies on TERM)
+            await wait_for(pilot, lambda: status(engine, cid) == "exited", 20)
+            await wait_for(pilot, lambda: not table.pending)     # the stop call returned
+            await pilot.press("R")                               # rename
+            assert isinstance(app.screen, PromptScreen)
+            app.screen.query_one("Input").value = "renamed-" + cid[:6]  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: engine.container(cid).name == "renamed-" + cid[:6], 10)
+            await wait_for(pilot, lambda: table.get_cell(cid, "name").plain.startswith("renamed-"))
+            await pilot.press("d")                               # remove asks first
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: cid not in table.records, 15)
+            assert all(c.id != cid for c in engine.containers(all=True))
+    run(go)
+
+
+def test_bulk_stop_and_force_remove(engine: Engine, make: Callable[..., str]) -> None:
+    a, b, c = make(), make(), make()
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, a, b, c)
+            table.select_key(a)
+            await pilot.press("space")
+            table.select_key(b)
+            await pilot.press("space")
+            assert set(table.targets()) == {a, b}
+            await pilot.press("s")
+            await wait_for(pilot, lambda: status(engine, a) == status(engine, b) == "exited", 30)
+            assert status(engine, c) == "running"
+            await pilot.press("escape")                          # clears the marks
+            assert not table.marked
+            table.select_key(c)
+            await pilot.press("D")                               # force remove, running
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: c not in table.records, 20)
+            await pilot.press("P")                               # prune the stopped two
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: a not in table.records and b not in table.records, 20)
+    run(go)
+
+
+def test_logs_stats_processes_of_a_running_container(engine: Engine,
+                                                      make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "i=0; while true; do i=$((i+1)); echo line $i; "
+               "echo ERROR $i >&2; sleep 0.2; done")
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, cid)
+            table.select_key(cid)
+            pane = app.query_one(LogPane)
+            await wait_for(pilot, lambda: pane.key == cid and pane.view.rows >= 4, 10)
+            rows = pane.view.rows
+            await wait_for(pilot, lambda: pane.view.rows > rows + 4, 10)   # follows
+            assert pane.view.following
+            detail = app.query_one(DetailPane)
+            detail.select_tab("stats")
+            stats = app.query_one(StatsView)
+            await wait_for(pilot, lambda: stats._prev is not None, 10)
+            assert stats._prev.pids >= 1
+            detail.select_tab("processes")
+            procs = app.query_one(ProcessesTab)
+            await wait_for(pilot, lambda: procs.row_count >= 2, 10)
+            commands = " ".join(str(procs.get_row_at(i)[-1]) for i in range(procs.row_count))
+            assert "sh -c" in commands
+    run(go)
+
+
+def test_run_dialog_runs_a_container(engine: Engine, make: Callable[..., str]) -> None:
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = await containers(app, pilot)
+            await pilot.press("n")
+            assert isinstance(app.screen, RunDialog)
+            dialog = app.screen
+            dialog.query_one("#f-image").value = "busybox"      # type: ignore[attr-defined]
+            dialog.query_one("#f-name").value = "from-dialog"   # type: ignore[attr-defined]
+            dialog.query_one("#f-command").value = "sh -c 'echo $FOO; sleep 60'"  # type: ignore[attr-defined]
+            dialog.query_one("#f-env").value = "FOO=bar"        # type: ignore[attr-defined]
+            dialog.query_one("#f-network").value = "none"       # type: ignore[attr-defined]
+            await pilot.pause()
+            cli = str(dialog.query_one("#run-cli").render())
+            assert "portside run -d --name from-dialog -e FOO=bar busybox sh -c" in cli
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: any(c.name == "from-dialog"
+                                              for c in table.records.values()), 20)
+            info = engine.container("from-dialog")
+            assert info.status == "running" and "FOO=bar" in info.env
+    run(go)
+
+
+def test_exec_hands_the_terminal_to_portside_exec(engine: Engine,
+                                                  make: Callable[..., str]) -> None:
+    cid = make()
+
+    async def go() -> None:
+        app = make_app(engine)
+        seen: list[list[str]] = []
+        app.run_in_terminal = lambda argv: seen.append(argv) or 0  # type: ignore[method-assign]
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = await containers(app, pilot, cid)
+            table.select_key(cid)
+            await pilot.press("e")
+            assert seen and seen[0][-4:] == ["exec", "-it", cid, "sh"]
+            assert seen[0][seen[0].index("--root") + 1] == str(engine.paths.root)
+    run(go)
+
+
+def test_changes_from_another_process_show_within_a_second(engine: Engine,
+                                                           make: Callable[..., str]) -> None:
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = await containers(app, pilot)
+            other = Engine(engine.paths.root, engine.paths.run)   # a second user of the root
+            cid = make()
+            loop_time = pilot.app._loop.time if hasattr(pilot.app, "_loop") else None  # noqa: F841
+            await wait_for(pilot, lambda: cid in table.records, 1.5)
+            other.stop(cid, timeout=1)
+            await wait_for(pilot, lambda: "exited" in table.get_cell(cid, "status").plain, 1.5)
+            other.close()
+    run(go)
