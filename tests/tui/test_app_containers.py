@@ -23,8 +23,7 @@ from tui.widgets.detail_tabs import ProcessesTab
 from tui.widgets.log_view import LogPane
 from tui.widgets.stats_view import StatsView
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not hasattr(Engine, "run"), reason="no containers API yet")]
+pytestmark = pytest.mark.integration
 
 SLEEPER = ("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done")
 

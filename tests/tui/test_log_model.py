@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-LineIndex = pytest.importorskip("engine.containers.logs").LineIndex
-
+from engine.containers.logs import LineIndex
 from tests.tui.fixtures import write_log
 from tui.widgets.log_model import LineMatcher, LogModel, compile_pattern
 

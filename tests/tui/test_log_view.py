@@ -5,13 +5,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.app import ComposeResult
 from textual.screen import Screen
 
 from engine import Engine
-
-pytest.importorskip("engine.containers.logs")
 from tests.tui.fixtures import k8s_record, run, T0, wait_for, write_log
 from tui.app import PortsideApp
 from tui.config import Config, builtin_highlights

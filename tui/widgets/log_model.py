@@ -17,12 +17,9 @@ import threading
 from array import array
 from typing import Callable, Iterator
 
-from typing import TYPE_CHECKING
-
+from engine.containers.log_format import PARTIAL_MARKERS
+from engine.containers.logs import LineIndex
 from engine.records import LogLine
-
-if TYPE_CHECKING:
-    from engine.containers.logs import LineIndex
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # The pre-test runs a pattern over raw records (headers, colour codes
@@ -66,7 +63,7 @@ def visible_text(line: LogLine) -> str:
 class LineMatcher:
     """Finds lines of an index whose text matches a regex, reading bytes first."""
 
-    def __init__(self, index: "LineIndex", pattern: re.Pattern[str]) -> None:
+    def __init__(self, index: LineIndex, pattern: re.Pattern[str]) -> None:
         self.index = index
         self.pattern = pattern
         self.pretest = _bytes_pretest(pattern)
@@ -112,7 +109,6 @@ class LineMatcher:
             mid = (a + b) // 2
             return self._candidates(a, mid) + self._candidates(mid, b)
         data = os.pread(self._fd, min(end - start, BATCH_BYTES), start)
-        from engine.containers.log_format import PARTIAL_MARKERS
         if b"\x1b" in data or any(m in data for m in PARTIAL_MARKERS):
             # Colour codes inside the text, or a line split into partial
             # records (a header inside it), could split a match the real
@@ -177,7 +173,7 @@ class LogModel:
     move then); lines appended later are tested as they arrive.
     """
 
-    def __init__(self, index: "LineIndex") -> None:
+    def __init__(self, index: LineIndex) -> None:
         self.index = index
         self.filter: re.Pattern[str] | None = None
         self.matches = array("Q")

@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -31,12 +31,11 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
+from engine.containers.logs import LineIndex, parse_since
+
 
 from ..config import HighlightRule
 from .log_model import LineMatcher, LogModel, compile_pattern
-
-if TYPE_CHECKING:
-    from engine.containers.logs import LineIndex
 
 FOLLOW_POLL = 0.2
 FIRST_SCREEN = 500
@@ -420,7 +419,6 @@ class LogPane(Vertical):
         self.pause()
         if self.index is not None:
             self.index.close()
-        from engine.containers.logs import LineIndex
         self.key = key
         self.index = LineIndex(path)
         self.model = LogModel(self.index)
@@ -665,7 +663,6 @@ class LogPane(Vertical):
         index = self.index
         if index is None:
             return
-        from engine.containers.logs import parse_since
         try:
             when = parse_since(text)
         except Exception as err:
@@ -769,7 +766,7 @@ class LogPane(Vertical):
         self.query_one(".log-status", Static).update(Text("  ".join(parts)))
 
 
-def _plain(index: "LineIndex", line_no: int) -> str:
+def _plain(index: LineIndex, line_no: int) -> str:
     line = index.read_line(line_no)
     return line.text if line is not None else ""
 

@@ -81,11 +81,13 @@ class VolumesTable(ResourceTable[VolumeInfo]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.engine_call(self.engine.volume_prune,  # type: ignore[attr-defined]
+                self.app.engine_call(self.engine.volume_prune, all=True,  # type: ignore[attr-defined]
                                      done=self._pruned, title="Pruning volumes")
 
-        self.app.push_screen(ConfirmScreen("Remove every volume no container uses?",
-                                           "Their data is deleted.", yes="Prune"), answered)
+        self.app.push_screen(ConfirmScreen(
+            "Remove every volume no container uses?",
+            "Named volumes too (volume prune -a): their data is deleted.", yes="Prune"),
+            answered)
 
     def _pruned(self, result: Any) -> None:
         removed = result[0] if isinstance(result, tuple) else result
