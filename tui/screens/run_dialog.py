@@ -6,7 +6,6 @@ returns a ``ContainerSpec`` for ``engine.run``.
 """
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from typing import Any, ClassVar
@@ -19,13 +18,12 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from engine import ContainerSpec, Mount
+from engine import ContainerSpec, EngineError
+from engine.containers.mounts import parse_size, parse_volume
+from engine.network.ports import parse_port_spec
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(=.*)?", re.S)
-_PORT = re.compile(r"((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d+(-\d+)?):)?\d+(-\d+)?(/(tcp|udp))?")
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmg]?)b?", re.I)
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 RESTART = ("no", "on-failure", "always", "unless-stopped")
 
 
@@ -40,33 +38,12 @@ def _words(value: str) -> list[str]:
         raise FieldError(f"unbalanced quotes: {err}") from err
 
 
-def parse_size(value: str) -> int:
-    m = _SIZE.fullmatch(value.strip())
-    if not m:
-        raise FieldError("a size like 512m or 1g")
-    n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    if n < 6 * 1024 * 1024:
-        raise FieldError("at least 6m")
-    return n
-
-
-def parse_volume(spec: str) -> Mount:
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise FieldError(f"{spec}: use source:/path[:ro]")
-    src, dest = parts[0], parts[1]
-    opts = parts[2].split(",") if len(parts) == 3 else []
-    if not dest.startswith("/"):
-        raise FieldError(f"{spec}: the container path must be absolute")
-    bad = [o for o in opts if o not in ("ro", "rw", "z", "Z")]
-    if bad:
-        raise FieldError(f"{spec}: unknown option {bad[0]} (ro or rw)")
-    kind = "bind" if src.startswith(("/", ".", "~")) else "volume"
-    if kind == "volume" and not _NAME.fullmatch(src):
-        raise FieldError(f"{spec}: a volume name or an absolute host path")
-    if kind == "bind":
-        src = os.path.abspath(os.path.expanduser(src))
-    return Mount(kind, src, dest, read_only="ro" in opts)
+def _engine_parse(fn: Any, value: str) -> Any:
+    """The engine's own parser for a flag value (the CLI uses the same ones)."""
+    try:
+        return fn(value)
+    except EngineError as err:
+        raise FieldError(err.message) from err
 
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -180,15 +157,14 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
         kw["env"] = tuple(env)
         mounts = []
         for v in check("volumes", lambda: _words(self._value("volumes"))) or []:
-            m = check("volumes", lambda v=v: parse_volume(v))
+            m = check("volumes", lambda v=v: _engine_parse(parse_volume, v))
             if m is not None:
                 mounts.append(m)
             argv += ["-v", v]
         kw["mounts"] = tuple(mounts)
         ports = check("ports", lambda: _words(self._value("ports"))) or []
         for p in ports:
-            if not _PORT.fullmatch(p):
-                problems["ports"] = f"{p}: use [ip:]host:container[/tcp|udp]"
+            check("ports", lambda p=p: _engine_parse(parse_port_spec, p))
             argv += ["-p", p]
         kw["ports"] = tuple(ports)
         network = str(self.query_one("#f-network", Select).value)
@@ -205,7 +181,7 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
                 problems["name"] = problems.get("name", "--rm and a restart policy conflict")
         mem = self._value("memory")
         if mem:
-            kw["memory"] = check("memory", lambda: parse_size(mem))
+            kw["memory"] = check("memory", lambda: _engine_parse(parse_size, mem))
             argv += ["--memory", mem]
         cpus = self._value("cpus")
         if cpus:
