@@ -10,11 +10,12 @@ from .api_container_io import ContainerIOAPI
 from .api_containers import ContainersAPI
 from .api_images import ImagesAPI
 from .api_networks import NetworksAPI
+from .api_resources import ResourcesAPI
 from .api_system import SystemAPI
 from .api_volumes import VolumesAPI
 
 
-class Engine(ImagesAPI, ContainersAPI, NetworksAPI, ContainerIOAPI, VolumesAPI, SystemAPI):
+class Engine(ImagesAPI, ContainersAPI, NetworksAPI, ContainerIOAPI, ResourcesAPI, VolumesAPI, SystemAPI):
     """The portside engine, in-process. Safe to use from several processes at once."""
 
 

@@ -65,13 +65,16 @@ class EventFilter:
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, filters: Iterable[str] | Mapping[str, Iterable[str]] | None) -> "EventFilter":
+    def parse(cls, filters: "Iterable[str] | Mapping[str, Iterable[str]] | EventFilter | None"
+              ) -> "EventFilter":
         """From ``["type=container", "event=start"]`` or ``{"type": ["container"]}``.
 
         Raises:
             InvalidArgument: a malformed or unknown filter.
         """
         terms: dict[str, list[str]] = {}
+        if isinstance(filters, EventFilter):
+            return filters
         if filters is None:
             return cls()
         if isinstance(filters, Mapping):
@@ -159,7 +162,7 @@ def list_events(db: Store, *, since: str | datetime | float | None = None,
     Raises:
         InvalidArgument: a bad time or filter.
     """
-    flt = filters if isinstance(filters, EventFilter) else EventFilter.parse(filters)
+    flt = EventFilter.parse(filters)
     sql = f"SELECT {_COLUMNS} FROM events"
     where: list[str] = []
     args: list[int] = []
@@ -213,7 +216,7 @@ def follow_events(db: Store, *, since_seq: int | None = None, stop: StopSignal =
     Raises:
         InvalidArgument: a bad filter.
     """
-    flt = filters if isinstance(filters, EventFilter) else EventFilter.parse(filters)
+    flt = EventFilter.parse(filters)
     last = last_seq(db) if since_seq is None else since_seq
     sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     sleeper = stop.wait if isinstance(stop, threading.Event) else threading.Event().wait

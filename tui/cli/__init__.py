@@ -17,7 +17,8 @@ from engine import Engine, EngineError, __version__
 
 # Verb modules, in the order their verbs appear in --help. Each has
 # ``register(subparsers)``.
-VERB_MODULES = ("containers", "container_io", "images", "volumes", "network", "system")
+VERB_MODULES = ("containers", "container_io", "images", "volumes", "network", "system",
+                "stats")
 
 
 def _modules() -> list[ModuleType]:

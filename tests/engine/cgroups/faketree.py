@@ -48,6 +48,12 @@ def put(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def add_live(proc_root: Path, pid: int, name: str = "conmon") -> None:
+    """A running process's ``stat`` (what liveness checks read), start time 0."""
+    fields = " ".join(["S", "1"] + ["0"] * 20)
+    put(proc_root / str(pid) / "stat", f"{pid} ({name}) {fields}\n")
+
+
 class FakeProc:
     """A /proc with stat, meminfo, mountinfo and per-pid status and net/dev."""
 
@@ -68,6 +74,10 @@ class FakeProc:
             f"Name:\tsh\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\n"
             f"PPid:\t1\nNSpid:\t{ns}\nNSpgid:\t{ns}\n")
         put(self.root / str(pid) / "net" / "dev", NET_DEV.format(rx=rx, tx=tx, lo=lo))
+
+
+    def add_live(self, pid: int, name: str = "conmon") -> None:
+        add_live(self.root, pid, name)
 
 
 class FakeV1:

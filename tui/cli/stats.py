@@ -1,0 +1,366 @@
+"""Resource verbs: stats, events, pause, unpause, update, and system df|prune|events.
+
+``system`` may belong to another verb module (``info``); these verbs then
+join its subcommands instead of redefining it (see :func:`add_system_verbs`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from engine import Engine, EngineError, InvalidArgument
+from engine.records import ContainerStats, DiskUsage, Event, UsageSummary
+
+from .common import confirm, group_help
+from .output import human_ago, table
+
+STATS_HEADERS = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+                 "BLOCK I/O", "PIDS")
+REFRESH_SECONDS = 1.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    _add_stats(sub.add_parser("stats", help="Show a live stream of containers' resource use"))
+    _add_events(sub.add_parser("events", help="Show events as they happen"))
+    p = sub.add_parser("pause", help="Pause all processes of containers")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_pause)
+    p = sub.add_parser("unpause", help="Unpause all processes of containers")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_unpause)
+    _add_update(sub.add_parser("update", help="Change the resource limits of containers"))
+
+    system = sub.choices.get("system")
+    if system is None:
+        system = sub.add_parser("system", help="Manage portside (disk usage, prune, events)")
+        ssub = system.add_subparsers(dest="system_verb", metavar="COMMAND",
+                                     parser_class=type(system))
+        system.set_defaults(func=group_help(system))
+    else:
+        ssub = _subcommands(system)
+    if ssub is not None:
+        add_system_verbs(ssub)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
+    # argparse has no public accessor for a parser's subcommand action.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def add_system_verbs(ssub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``df``, ``prune`` and ``events`` under ``system`` (those not already there)."""
+    if "df" not in ssub.choices:
+        p = ssub.add_parser("df", help="Show disk usage")
+        p.add_argument("-v", "--verbose", action="store_true", help="show each image, container, volume")
+        p.add_argument("--format", help="'json' for one JSON object per line")
+        p.set_defaults(func=cmd_df)
+    if "prune" not in ssub.choices:
+        p = ssub.add_parser("prune", help="Remove unused data")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="remove every unused image, not just dangling ones")
+        p.add_argument("--volumes", action="store_true",
+                       help="prune anonymous volumes too (with -a: every unused volume)")
+        p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+        p.set_defaults(func=cmd_prune)
+    if "events" not in ssub.choices:
+        _add_events(ssub.add_parser("events", help="Show events as they happen"))
+
+
+# -- stats ---------------------------------------------------------------------------
+def _add_stats(p: argparse.ArgumentParser) -> None:
+    p.add_argument("containers", nargs="*", help="containers (default: all running)")
+    p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
+    p.add_argument("--no-stream", action="store_true", help="print one sample and exit")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
+    p.add_argument("--format", help="'json' for one JSON object per line per container")
+    p.set_defaults(func=cmd_stats)
+
+
+def human_size(n: float) -> str:
+    """Docker's decimal style for I/O and disk: ``0B``, ``648B``, ``1.2kB``, ``4.26MB``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}TB"
+
+
+def binary_size(n: float) -> str:
+    """Docker's memory style: ``1.944GiB``, ``4.5MiB``, ``512B``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}"
+        n /= 1024
+    return f"{n:.4g}TiB"
+
+
+def stats_row(s: ContainerStats, *, no_trunc: bool = False) -> dict[str, str]:
+    """One container's stats as the strings Docker prints (its JSON keys)."""
+    return {
+        "ID": s.id if no_trunc else s.id[:12],
+        "Name": s.name,
+        "CPUPerc": f"{s.cpu_percent:.2f}%",
+        "MemUsage": f"{binary_size(s.memory_usage)} / {binary_size(s.memory_limit)}",
+        "MemPerc": f"{s.memory_percent:.2f}%",
+        "NetIO": f"{human_size(s.net_rx)} / {human_size(s.net_tx)}",
+        "BlockIO": f"{human_size(s.block_read)} / {human_size(s.block_write)}",
+        "PIDs": str(s.pids),
+    }
+
+
+def _idle_row(cid: str, name: str, no_trunc: bool) -> dict[str, str]:
+    return {"ID": cid if no_trunc else cid[:12], "Name": name, "CPUPerc": "0.00%",
+            "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
+            "BlockIO": "0B / 0B", "PIDs": "0"}
+
+
+def _stats_rows(engine: Engine, a: argparse.Namespace, sample: list[ContainerStats]) -> list[dict[str, str]]:
+    rows = [stats_row(s, no_trunc=a.no_trunc) for s in sample]
+    if a.all or a.containers:
+        # Containers that are not running get a row of zeros, as in Docker.
+        shown = {s.id for s in sample}
+        everyone = (engine.containers(all=True) if not a.containers  # type: ignore[attr-defined]
+                    else [engine.container(r) for r in a.containers])  # type: ignore[attr-defined]
+        extra = {c.id: _idle_row(c.id, c.name, a.no_trunc) for c in everyone if c.id not in shown}
+        order = [c.id for c in everyone]
+        by_id = {s.id: r for s, r in zip(sample, rows)} | extra
+        rows = [by_id[i] for i in dict.fromkeys(order + [s.id for s in sample]) if i in by_id]
+    return rows
+
+
+def _print_stats(rows: Sequence[dict[str, str]], fmt: str | None, out: Any = None) -> None:
+    out = out or sys.stdout
+    if fmt == "json":
+        for r in rows:
+            out.write(json.dumps({"BlockIO": r["BlockIO"], "CPUPerc": r["CPUPerc"],
+                                  "Container": r["ID"], "ID": r["ID"], "MemPerc": r["MemPerc"],
+                                  "MemUsage": r["MemUsage"], "Name": r["Name"],
+                                  "NetIO": r["NetIO"], "PIDs": r["PIDs"]}) + "\n")
+        return
+    table(STATS_HEADERS, ([r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"],
+                           r["NetIO"], r["BlockIO"], r["PIDs"]] for r in rows), out)
+
+
+def cmd_stats(engine: Engine, a: argparse.Namespace) -> int:
+    if a.format not in (None, "json", "table"):
+        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json or table")
+    sampler = engine.stats_sampler()
+    refs = a.containers or None
+    first = sampler.sample(refs)
+    if a.no_stream:
+        if first:
+            # CPU % needs two readings; Docker's one-shot waits for them too.
+            time.sleep(REFRESH_SECONDS)
+            first = sampler.sample(refs)
+        _print_stats(_stats_rows(engine, a, first), a.format)
+        return 0
+    interactive = sys.stdout.isatty() and a.format != "json"
+    sample = first
+    while True:
+        rows = _stats_rows(engine, a, sample)
+        if interactive:
+            sys.stdout.write("\x1b[H\x1b[2J")           # home, clear: redraw in place
+        _print_stats(rows, a.format)
+        sys.stdout.flush()
+        time.sleep(REFRESH_SECONDS)
+        sample = sampler.sample(refs)
+
+
+# -- events --------------------------------------------------------------------------
+def _add_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", help="show events since a time (RFC 3339, unix seconds, or 10m ago)")
+    p.add_argument("--until", help="stop at this time")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="type=, container=, event=, image=, volume=, network=, label=")
+    p.add_argument("--format", help="'json' for one JSON object per line")
+    p.set_defaults(func=cmd_events)
+
+
+def format_event(ev: Event) -> str:
+    """Docker's line: ``<time> <type> <action> <actor> (k=v, ...)``, time in local zone."""
+    t = ev.time.astimezone()
+    stamp = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000" + _zone(t)
+    attrs = ", ".join(f"{k}={v}" for k, v in sorted(ev.attributes.items()))
+    return f"{stamp} {ev.type} {ev.action} {ev.actor_id}" + (f" ({attrs})" if attrs else "")
+
+
+def _zone(t: datetime) -> str:
+    z = t.strftime("%z")
+    return "Z" if z in ("+0000", "") else f"{z[:3]}:{z[3:]}"
+
+
+def event_json(ev: Event) -> dict[str, Any]:
+    """The Docker Engine API shape of an event."""
+    ns = int(ev.time.timestamp()) * 1_000_000_000 + ev.time.microsecond * 1000
+    return {"Type": ev.type, "Action": ev.action,
+            "Actor": {"ID": ev.actor_id, "Attributes": dict(ev.attributes)},
+            "scope": "local", "time": ns // 1_000_000_000, "timeNano": ns}
+
+
+def cmd_events(engine: Engine, a: argparse.Namespace) -> int:
+    from engine.events import EventFilter, parse_time
+    if a.format not in (None, "json"):
+        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json")
+    flt = EventFilter.parse(a.filter)
+    until = parse_time(a.until) if a.until else None
+    if a.since:
+        parse_time(a.since)                       # a bad --since fails before following
+
+    def done() -> bool:
+        return until is not None and datetime.now(timezone.utc) > until
+
+    for ev in engine.follow_events(since=a.since, stop=done, filters=flt):
+        if until is not None and ev.time > until:
+            break
+        line = json.dumps(event_json(ev)) if a.format == "json" else format_event(ev)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+# -- pause / unpause / update ----------------------------------------------------------
+def _each(refs: Iterable[str], step: Any) -> int:
+    """Run ``step`` per container; print the name given, or the error and go on (Docker's way)."""
+    rc = 0
+    for ref in refs:
+        try:
+            for w in step(ref) or ():
+                sys.stderr.write(f"WARNING: {w}\n")
+            print(ref)
+        except EngineError as err:
+            sys.stderr.write(f"Error: {err}\n")
+            rc = 1
+    return rc
+
+
+def cmd_pause(engine: Engine, a: argparse.Namespace) -> int:
+    def step(ref: str) -> None:
+        engine.pause(ref)
+    return _each(a.containers, step)
+
+
+def cmd_unpause(engine: Engine, a: argparse.Namespace) -> int:
+    def step(ref: str) -> None:
+        engine.unpause(ref)
+    return _each(a.containers, step)
+
+
+UPDATE_FLAGS = (
+    # (flag, short, dest, help)
+    ("--memory", "-m", "memory", "memory limit (e.g. 512m)"),
+    ("--memory-reservation", None, "memory_reservation", "memory soft limit"),
+    ("--memory-swap", None, "memory_swap", "memory plus swap limit; -1 for unlimited swap"),
+    ("--cpus", None, "cpus", "number of CPUs (e.g. 0.5)"),
+    ("--cpu-shares", "-c", "cpu_shares", "relative CPU weight (default 1024)"),
+    ("--cpu-period", None, "cpu_period", "CFS period in microseconds"),
+    ("--cpu-quota", None, "cpu_quota", "CFS quota in microseconds"),
+    ("--cpuset-cpus", None, "cpuset_cpus", "CPUs allowed (e.g. 0-1,3)"),
+    ("--cpuset-mems", None, "cpuset_mems", "memory nodes allowed"),
+    ("--pids-limit", None, "pids_limit", "process limit; -1 for unlimited"),
+)
+
+
+def _add_update(p: argparse.ArgumentParser) -> None:
+    for flag, short, dest, text in UPDATE_FLAGS:
+        names = [flag] + ([short] if short else [])
+        p.add_argument(*names, dest=dest, help=text)
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_update)
+
+
+def cmd_update(engine: Engine, a: argparse.Namespace) -> int:
+    limits = {dest: getattr(a, dest) for _, _, dest, _ in UPDATE_FLAGS if getattr(a, dest) is not None}
+    if not limits:
+        raise InvalidArgument("nothing to update", hint="give at least one limit, e.g. --memory 256m")
+    return _each(a.containers, lambda r: engine.update(r, **limits))
+
+
+# -- system df / prune -----------------------------------------------------------------
+def _reclaim(s: UsageSummary) -> str:
+    if s.type == "Build Cache":
+        return human_size(s.reclaimable)
+    pct = round(s.reclaimable / s.size * 100) if s.size else 0
+    return f"{human_size(s.reclaimable)} ({pct}%)"
+
+
+def print_df(du: DiskUsage, *, verbose: bool = False, out: Any = None) -> None:
+    """``system df`` output (and the ``-v`` sections)."""
+    out = out or sys.stdout
+    if not verbose:
+        table(("TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"),
+              ([s.type, str(s.total), str(s.active), human_size(s.size), _reclaim(s)]
+               for s in du.summary), out)
+        return
+    out.write("Images space usage:\n\n")
+    rows = []
+    for i in du.images:
+        tags = list(i.repo_tags) or ["<none>:<none>"]
+        for tag in tags:
+            repo, _, t = tag.rpartition(":")
+            rows.append([repo, t, i.id.split(":", 1)[-1][:12], human_ago(i.created),
+                         human_size(i.size), human_size(i.shared_size), human_size(i.unique_size),
+                         str(i.containers)])
+    table(("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE",
+           "CONTAINERS"), rows, out)
+    out.write("\nContainers space usage:\n\n")
+    table(("CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"),
+          ([c.id[:12], c.image, json.dumps(c.command[:20] + ("…" if len(c.command) > 20 else "")),
+            str(c.local_volumes), human_size(c.size), human_ago(c.created), c.status, c.name]
+           for c in du.containers), out)
+    out.write("\nLocal Volumes space usage:\n\n")
+    table(("VOLUME NAME", "LINKS", "SIZE"),
+          ([v.name, str(v.links), human_size(v.size)] for v in du.volumes), out)
+    out.write("\nBuild cache usage: 0B\n")
+
+
+def cmd_df(engine: Engine, a: argparse.Namespace) -> int:
+    if a.format not in (None, "json", "table"):
+        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json or table")
+    du = engine.system_df()
+    if a.format == "json":
+        for s in du.summary:
+            print(json.dumps({"Type": s.type, "TotalCount": str(s.total), "Active": str(s.active),
+                              "Size": human_size(s.size), "Reclaimable": _reclaim(s)}))
+        return 0
+    print_df(du, verbose=a.verbose)
+    return 0
+
+
+def prune_warning(all_images: bool, volumes: bool) -> str:
+    """The list Docker shows before ``system prune``."""
+    lines = ["WARNING! This will remove:", "  - all stopped containers",
+             "  - all networks not used by at least one container"]
+    if volumes:
+        lines.append("  - all volumes not used by at least one container" if all_images
+                     else "  - all anonymous volumes not used by at least one container")
+    lines.append("  - all images without at least one container associated to them" if all_images
+                 else "  - all dangling images")
+    return "\n".join(lines) + "\n\nAre you sure you want to continue? [y/N] "
+
+
+def cmd_prune(engine: Engine, a: argparse.Namespace) -> int:
+    if not a.force and not confirm(prune_warning(a.all, a.volumes)):
+        return 0
+    report = engine.system_prune(all=a.all, volumes=a.volumes)
+    for title, items in (("Deleted Containers", report.containers),
+                         ("Deleted Networks", report.networks),
+                         ("Deleted Volumes", report.volumes),
+                         ("Deleted Images", tuple(f"deleted: {i}" for i in report.images))):
+        if items:
+            print(f"{title}:")
+            for item in items:
+                print(item)
+            print()
+    print(f"Total reclaimed space: {human_size(report.space_reclaimed)}")
+    return 0
+
+
+__all__ = ["register", "add_system_verbs", "binary_size", "human_size", "format_event",
+           "stats_row", "print_df", "prune_warning"]
