@@ -333,3 +333,6 @@ class ContainerSpec:
     cpuset_cpus: str | None = None                # "0-2,4"
     cpuset_mems: str | None = None
     oom_kill_disable: bool | None = None
+    # Close the container's stdin when the attached client ends its input
+    # (Docker's StdinOnce: ``run -i`` in the foreground; ``-d -i`` keeps it open).
+    stdin_once: bool = False
