@@ -116,7 +116,7 @@ class ContainersAPI(EngineBase):
             new = self._observed(cid, st)
             if new is None:
                 return row, cfg, st
-            if self._save(cid, row["name"], cfg, st, new, event=("die", {"exitCode": str(new.exit_code)})):
+            if self._save(cid, row["name"], cfg, st, new, events=_exit_events(new)):
                 self._after_exit_observed(cid, st, new)
                 return self._load(cid)
         return self._load(cid)
@@ -140,7 +140,15 @@ class ContainersAPI(EngineBase):
                               mounted=st.mounted and not rebooted,
                               runtime_created=st.runtime_created and not rebooted)
         return st.but(status=Status.EXITED.value, pid=0, exit_code=ex.code,
-                      finished_ns=ex.finished_ns, oom_killed=ex.oom_killed)
+                      finished_ns=ex.finished_ns, oom_killed=ex.oom_killed or self._oom_killed(cid))
+
+    def _oom_killed(self, cid: str) -> bool:
+        """Whether the kernel OOM killer hit the container (read before ``runc delete``)."""
+        from .cgroups import oom_killed
+        try:
+            return oom_killed(self.paths, cid)
+        except EngineError:
+            return False
 
     def _after_exit_observed(self, cid: str, old: RunState, new: RunState) -> None:
         if new.error and "monitor" in new.error:
@@ -151,29 +159,30 @@ class ContainersAPI(EngineBase):
                 pass
 
     def _save(self, cid: str, name: str, cfg: StoredConfig, old: RunState, new: RunState, *,
-              event: tuple[str, dict[str, str]] | None = None) -> bool:
-        """Write ``new`` if the stored state is still ``old`` (compare-and-swap)."""
+              event: tuple[str, dict[str, str]] | None = None,
+              events: list[tuple[str, dict[str, str]]] = ()) -> bool:  # type: ignore[assignment]
+        """Write ``new`` if the stored state is still ``old`` (compare-and-swap), with its events."""
         with self.db.tx() as c:
             cur = c.execute("UPDATE containers SET status=?, state_json=? WHERE id=? AND state_json=?",
                             (new.status, new.to_json(), cid, old.to_json()))
             if cur.rowcount != 1:
                 return False
-            if event is not None:
-                action, attrs = event
+            for action, attrs in ([event] if event else []) + list(events):
                 self.db.add_event(c, "container", action, cid,
                                   {"name": name, "image": cfg.image_ref, **attrs})
         return True
 
     def _put(self, cid: str, name: str, cfg: StoredConfig, old: RunState, new: RunState, *,
-             event: tuple[str, dict[str, str]] | None = None) -> RunState:
+             event: tuple[str, dict[str, str]] | None = None,
+             events: list[tuple[str, dict[str, str]]] = ()) -> RunState:  # type: ignore[assignment]
         """Like :meth:`_save` under the container lock; a lost race re-applies on the fresh state."""
-        if self._save(cid, name, cfg, old, new, event=event):
+        if self._save(cid, name, cfg, old, new, event=event, events=events):
             return new
         # Only a reader recording an exit can have changed it: keep its facts, apply ours.
         _row, _cfg, fresh = self._load(cid)
         merged = fresh.but(**{k: v for k, v in new.__dict__.items()
                               if getattr(new, k) != getattr(old, k)})
-        if not self._save(cid, name, cfg, fresh, merged, event=event):
+        if not self._save(cid, name, cfg, fresh, merged, event=event, events=events):
             raise RuntimeFailure(f"container {name} changed while it was being updated",
                                  hint="try again")
         return merged
@@ -282,6 +291,8 @@ class ContainersAPI(EngineBase):
         image = self.image_store.get(spec.image)
         name = validate_name(spec.name) if spec.name else None
         self._validate(spec)
+        from .cgroups import Host, ResourceLimits, validate
+        validate(ResourceLimits.from_spec(spec), Host.probe())
         cid = new_id()
         argv = resolve_command(spec, image.config)
         env = merge_env(image.config.env, spec.env)
@@ -418,7 +429,8 @@ class ContainersAPI(EngineBase):
             _write_json(files.config, config)
             argv = monitor.conmon_argv(
                 _conmon(), runtime, files, name=name, tty=cfg.spec.tty,
-                stdin=cfg.spec.interactive, leave_stdin_open=cfg.spec.interactive,
+                stdin=cfg.spec.interactive,
+                leave_stdin_open=cfg.spec.interactive and not cfg.spec.stdin_once,
                 log_size_max=_log_size(cfg), exit_command=self._exit_command(cid),
                 socket_dir=self.paths.run / "socket")
             launched = monitor.launch(argv, files, env=self._monitor_env(), proc_root=self.paths.proc)
@@ -561,9 +573,8 @@ class ContainersAPI(EngineBase):
         if st.status in ACTIVE:
             # The process is gone from the runtime's view but conmon has not
             # reported yet (or is gone): record what we know.
-            st = self._put(cid, name, cfg, st, st.but(status=Status.EXITED.value, pid=0,
-                                                      exit_code=137, finished_ns=time.time_ns()),
-                           event=("die", {"exitCode": "137"}))
+            gone = st.but(status=Status.EXITED.value, pid=0, exit_code=137, finished_ns=time.time_ns())
+            st = self._put(cid, name, cfg, st, gone, events=_exit_events(gone))
         st = self._release_locked(cid, name, cfg, st)
         with self.db.tx() as c:
             self.db.add_event(c, "container", event, cid, {"name": name, "image": cfg.image_ref})
@@ -956,6 +967,12 @@ class ContainersAPI(EngineBase):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+def _exit_events(st: RunState) -> list[tuple[str, dict[str, str]]]:
+    """Docker's events for an exit: ``oom`` first when the OOM killer did it, then ``die``."""
+    die = ("die", {"exitCode": str(st.exit_code), "oomKilled": str(st.oom_killed).lower()})
+    return [("oom", {}), die] if st.oom_killed else [die]
+
 
 def _parse_filter(f: str) -> tuple[str, str]:
     key, sep, value = f.partition("=")

@@ -25,7 +25,6 @@ from .users import ExecUser
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHM_SIZE = 64 << 20
-CGROUP_PARENT = "/portside"
 
 MASKED_PATHS: tuple[str, ...] = (
     "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -212,8 +211,13 @@ def parse_restart(policy: str) -> tuple[str, int]:
 # -- the config ---------------------------------------------------------------
 
 def cgroup_path(cid: str) -> str:
-    """The container's cgroup, relative to each hierarchy's root (cgroupfs layout)."""
-    return f"{CGROUP_PARENT}/{cid}"
+    """The container's cgroup, relative to each hierarchy's root (cgroupfs layout).
+
+    One definition for the runtime config, stats, ``top`` and ``update``:
+    :func:`engine.cgroups.cgroup_path`.
+    """
+    from ..cgroups import cgroup_path as path
+    return path(cid)
 
 
 def rlimits(requested: Mapping[str, int], hard_limit: Callable[[str], int]) -> list[dict[str, Any]]:
@@ -419,14 +423,8 @@ def build_config(*, cid: str, spec: ContainerSpec, argv: Iterable[str], env: Ite
         linux["readonlyPaths"] = list(READONLY_PATHS)
     else:
         linux["devices"] = host_devices(host.dev_root)
-    res = linux["resources"]
-    if spec.memory:
-        res["memory"] = {"limit": int(spec.memory)}
-    if spec.cpus:
-        period = 100000
-        res["cpu"] = {"quota": int(spec.cpus * period), "period": period}
-    if spec.pids_limit:
-        res["pids"] = {"limit": int(spec.pids_limit)}
+    from ..cgroups.resources import ResourceLimits, oci_resources
+    linux["resources"].update(oci_resources(ResourceLimits.from_spec(spec)))
     if not spec.privileged and security.seccomp != "unconfined":
         if security.seccomp == "default":
             if seccomp_profile is not None:

@@ -13,7 +13,6 @@ import json
 import re
 import signal
 import sys
-import threading
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -246,6 +245,7 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
         read_only=a.read_only, privileged=a.privileged, cap_add=tuple(a.cap_add),
         cap_drop=tuple(a.cap_drop), security_opt=tuple(a.security_opt), log_opts=log_opts,
         dns=tuple(a.dns), add_hosts=tuple(a.add_host),
+        stdin_once=a.interactive and not getattr(a, "detach", True),
         memory=parse_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
         **extra)
 
@@ -283,10 +283,10 @@ def cmd_run(engine: Engine, a: argparse.Namespace) -> int:
         print(info.id)
         return 0
     try:
-        if spec.tty or spec.interactive:
-            code = engine.attach_terminal(info.id, stdin=spec.interactive, tty=spec.tty, start=True)
+        if spec.tty:
+            code = engine.attach_terminal(info.id, stdin=spec.interactive, tty=True, start=True)
         else:
-            code = _run_foreground(engine, info.id)
+            code = _run_foreground(engine, info.id, stdin=spec.interactive)
     except EngineError:
         _remove_quietly(engine, info.id, spec.auto_remove)
         raise
@@ -303,18 +303,28 @@ def _remove_quietly(engine: Engine, cid: str, wanted: bool) -> None:
         pass                      # the exit hook was first
 
 
-def _run_foreground(engine: Engine, cid: str) -> int:
-    """Start the container and stream the container's output until it exits; returns its exit code.
+def _run_foreground(engine: Engine, cid: str, *, stdin: bool = False) -> int:
+    """Start the container and stream its output until it exits; returns its exit code.
 
+    The attach socket is connected after the runtime created the container
+    and before its process runs, so no output is missed; stdout and stderr
+    stay apart, and with ``stdin`` our input goes to the container (EOF
+    closes its stdin). Without an attach socket the log file is followed.
     SIGINT/SIGTERM/SIGHUP are passed on to the container, as Docker's
-    ``--sig-proxy`` does; a third Ctrl-C gives up waiting (the container
-    keeps running).
+    ``--sig-proxy`` does; a third Ctrl-C stops waiting (the container keeps
+    running).
     """
-    files = engine.container_files(cid)
-    from engine.containers.logs import LogReader
+    from engine.containers.attach import AttachIO, AttachSession, connect
 
+    files = engine.container_files(cid)
+    socks: list[Any] = []
     interrupts = [0]
-    exited = threading.Event()
+
+    def connect_early(_info: ContainerInfo) -> None:
+        try:
+            socks.append(connect(files.attach_socket))
+        except EngineError:
+            pass                      # fall back to following the log
 
     def forward(signum: int, _frame: Any) -> None:
         if signum == signal.SIGINT:
@@ -329,38 +339,45 @@ def _run_foreground(engine: Engine, cid: str) -> int:
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         start_time = datetime.now(timezone.utc)
-        engine.start(cid)
-
-        def done() -> bool:
-            if exited.is_set():
-                return True
-            if files.exit_file.exists() or files.persist_exit_file.exists():
-                exited.set()
-                return True
-            return False
-
-        reader = LogReader(files.log)
-        last_time = None
-        same_time_seen = 0
-        for line in reader.follow(since=start_time, stop=done, poll=0.01):
-            _emit(line)
-            if line.time == last_time:
-                same_time_seen += 1
-            else:
-                last_time, same_time_seen = line.time, 1
-        # follow() may stop right after a batch: print what the container wrote after it
-        # (lines at the last printed time were printed already, up to that count).
-        skip = same_time_seen
-        for line in reader.lines(since=last_time or start_time):
-            if line.time == last_time and skip > 0:
-                skip -= 1
-                continue
-            _emit(line)
         sys.stdout.flush()
+        engine.start(cid, on_created=connect_early)
+        if socks:
+            with socks[0] as sock:
+                AttachSession(sock, AttachIO(0 if stdin else None, 1, 2), tty=False).run()
+        else:
+            _follow_log(engine, cid, start_time)
         return engine.wait(cid)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _follow_log(engine: Engine, cid: str, start_time: datetime) -> None:
+    from engine.containers.logs import LogReader
+
+    files = engine.container_files(cid)
+
+    def done() -> bool:
+        return files.exit_file.exists() or files.persist_exit_file.exists()
+
+    reader = LogReader(files.log)
+    last_time = None
+    same_time_seen = 0
+    for line in reader.follow(since=start_time, stop=done, poll=0.02):
+        _emit(line)
+        if line.time == last_time:
+            same_time_seen += 1
+        else:
+            last_time, same_time_seen = line.time, 1
+    # follow() may stop right after a batch: print what the container wrote after it
+    # (lines at the last printed time were printed already, up to that count).
+    skip = same_time_seen
+    for line in reader.lines(since=last_time or start_time):
+        if line.time == last_time and skip > 0:
+            skip -= 1
+            continue
+        _emit(line)
+    sys.stdout.flush()
 
 
 def _emit(line: Any) -> None:
@@ -375,9 +392,9 @@ def cmd_start(engine: Engine, a: argparse.Namespace) -> int:
         if len(a.containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         info = engine.container(a.containers[0])
-        if info.tty or (a.interactive and info.interactive):
-            return engine.attach_terminal(info.id, stdin=a.interactive, tty=info.tty, start=True)
-        return _run_foreground(engine, info.id)
+        if info.tty:
+            return engine.attach_terminal(info.id, stdin=a.interactive, tty=True, start=True)
+        return _run_foreground(engine, info.id, stdin=a.interactive and info.interactive)
     return _each("start", lambda e, ref, _a: e.start(ref))(engine, a)
 
 

@@ -229,7 +229,8 @@ def test_user_mount_replaces_default(tmp_path: Path) -> None:
 
 def test_limits(tmp_path: Path) -> None:
     res = config(tmp_path, ContainerSpec(image="i", memory=1 << 28, cpus=1.5, pids_limit=64))["linux"]["resources"]
-    assert res["memory"] == {"limit": 1 << 28}
+    assert res["memory"] == {"limit": 1 << 28, "swap": 1 << 29}   # Docker: swap = 2 x memory
+    assert res["devices"][0] == {"allow": False, "access": "rwm"}  # device rules kept
     assert res["cpu"] == {"quota": 150000, "period": 100000}
     assert res["pids"] == {"limit": 64}
 

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Start-to-exit time of ``run --rm busybox true``, side by side, plus idle monitor memory.
+
+Measured, each as the median of N runs (rounds interleaved so load drifts
+hit every candidate alike, with a pause between runs so background
+cleanups — portside's and podman's exit commands — are not counted against
+the next run):
+
+* the portside CLI: ``python -m tui run --rm busybox true``;
+* the engine in-process: ``Engine.run`` + ``wait`` + ``rm`` (what ``run --rm`` does);
+* bare ``runc run`` of a prepared bundle, twice: with the very config.json
+  portside generates (same seccomp profile, mounts, namespaces — the fair
+  floor for the engine) and with ``runc spec``'s minimal defaults;
+* ``podman --runtime runc run --rm --network none`` on a private store, if
+  podman is installed.
+
+Then the resident memory of one idle conmon (a ``sleep`` container), for
+portside and podman. Run as root: ``python bench/run_container.py [--runs N]``.
+Everything lives in a temp dir that is removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine import ContainerSpec, Engine, NoSuchContainer  # noqa: E402
+from engine.containers import rootfs  # noqa: E402
+
+PAUSE = 0.5
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(Rss, Pss) of a process in KiB, from smaps_rollup."""
+    vals = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("Rss:", "Pss:"):
+            vals[parts[0]] = int(parts[1])
+    return vals.get("Rss:", 0), vals.get("Pss:", 0)
+
+
+class Podman:
+    """podman with its own store and config under ``tmp`` (see PEERS.md)."""
+
+    def __init__(self, tmp: Path, image_tar: Path) -> None:
+        self.tmp = tmp
+        (tmp / "libpod-tmp").mkdir(parents=True)
+        conf = tmp / "containers.conf"
+        conf.write_text(
+            "[containers]\n"
+            'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+            "[engine]\n"
+            'cgroup_manager = "cgroupfs"\n'
+            'events_logger = "file"\n'
+            f'events_logfile_path = "{tmp}/events.log"\n'
+            f'tmp_dir = "{tmp}/libpod-tmp"\n'
+            'runtime = "runc"\n')
+        storage = tmp / "storage.conf"
+        storage.write_text('[storage]\ndriver = "overlay"\n'
+                           f'runroot = "{tmp}/runroot"\ngraphroot = "{tmp}/graphroot"\n')
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
+        out = self.podman("load", "-i", str(image_tar)).stdout
+        self.image = "localhost/busybox:latest" if "localhost/busybox" in out else "busybox:latest"
+
+    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["podman", "--runtime", "runc", *args], env=self.env, capture_output=True,
+                              text=True, check=check, stdin=subprocess.DEVNULL)
+
+    def run_rm(self) -> None:
+        self.podman("run", "--rm", "--network", "none", self.image, "true")
+
+    def idle_conmon(self) -> tuple[int, int]:
+        cid = self.podman("run", "-d", "--network", "none", self.image, "sleep", "300").stdout.strip()
+        try:
+            time.sleep(0.5)
+            pid = int(self.podman("inspect", "--format", "{{.State.ConmonPid}}", cid).stdout.strip())
+            return rss_kib(pid)
+        finally:
+            self.podman("rm", "-f", "-t", "0", cid, check=False)
+
+    def close(self) -> None:
+        self.podman("rm", "-a", "-f", check=False)
+        self.podman("system", "reset", "-f", check=False)
+
+
+class RuncBundle:
+    """A bundle over an overlay of the busybox layers, with a given config."""
+
+    def __init__(self, tmp: Path, config: dict, lower: list[Path], name: str) -> None:  # type: ignore[type-arg]
+        self.dir = tmp / name
+        rootfs.prepare(self.dir)
+        self.merged = rootfs.mount(self.dir, lower)
+        config = json.loads(json.dumps(config))
+        config["root"]["path"] = str(self.merged)
+        config.setdefault("linux", {})["cgroupsPath"] = f"/portside-bench/{name}"
+        (self.dir / "config.json").write_text(json.dumps(config))
+        self.state = tmp / "runc-state"
+        self.n = 0
+
+    def run(self) -> None:
+        self.n += 1
+        subprocess.run(["runc", "--root", str(self.state), "run", "--bundle", str(self.dir),
+                        f"{self.dir.name}-{self.n}"], check=True, stdin=subprocess.DEVNULL,
+                       capture_output=True)
+
+    def close(self) -> None:
+        rootfs.unmount(self.dir)
+
+
+def minimal_config() -> dict:  # type: ignore[type-arg]
+    """``runc spec`` defaults, with rlimits capped to this host (no seccomp)."""
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        subprocess.run(["runc", "spec"], cwd=tmp, check=True)
+        cfg = json.loads((tmp / "config.json").read_text())
+    finally:
+        shutil.rmtree(tmp)
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    for r in cfg["process"].get("rlimits", []):
+        if r["type"] == "RLIMIT_NOFILE":
+            r["hard"] = r["soft"] = min(r["hard"], hard)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["true"]
+    cfg["root"]["readonly"] = False
+    return cfg
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=15)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("run as root", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="portside-bench-"))
+    root = tmp / "root"
+    engine = Engine(root)
+    engine.bootstrap_busybox()
+    cleanup: list[Callable[[], None]] = []
+    try:
+        # portside's own config.json for "busybox true", for the fair runc floor.
+        ref = engine.run(ContainerSpec(image="busybox", command=("true",), name="bench-ref"))
+        engine.wait(ref.id)
+        ours = json.loads((engine.paths.container(ref.id) / "config.json").read_text())
+        lower = engine.image_store.lower_dirs(ref.image_id)
+        same = RuncBundle(tmp, ours, lower, "runc-same")
+        cleanup.append(same.close)
+        minimal = RuncBundle(tmp, minimal_config(), lower, "runc-min")
+        cleanup.append(minimal.close)
+
+        cli_argv = [sys.executable, "-m", "tui", "--root", str(root), "run", "--rm", "busybox", "true"]
+
+        def cli() -> None:
+            subprocess.run(cli_argv, check=True, cwd=REPO, stdin=subprocess.DEVNULL)
+
+        def inproc() -> None:
+            info = engine.run(ContainerSpec(image="busybox", command=("true",), auto_remove=True))
+            code = engine.wait(info.id)
+            assert code == 0
+            try:
+                engine.rm(info.id, force=True)
+            except NoSuchContainer:
+                pass            # its exit hook was first
+
+        candidates: dict[str, Callable[[], None]] = {
+            "portside CLI  run --rm busybox true": cli,
+            "portside engine in-process (run+wait+rm)": inproc,
+            "runc run, portside's config.json": same.run,
+            "runc run, runc-spec defaults (no seccomp)": minimal.run,
+        }
+        podman: Podman | None = None
+        if shutil.which("podman"):
+            tar = tmp / "busybox.tar"
+            engine.save(["busybox"], str(tar))
+            try:
+                podman = Podman(tmp / "podman", tar)
+                cleanup.append(podman.close)
+                candidates["podman --runtime runc run --rm --network none"] = podman.run_rm
+            except subprocess.CalledProcessError as err:
+                print(f"podman is installed but could not be set up: {err.stderr.strip()}")
+        else:
+            print("podman is not installed: no podman figures (apt-get install podman)")
+
+        times: dict[str, list[float]] = {k: [] for k in candidates}
+        for fn in candidates.values():      # warm-up: caches, the runtime probe, pyc files
+            fn()
+            time.sleep(PAUSE)
+        for _ in range(args.runs):
+            for name, fn in candidates.items():
+                t = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t) * 1000)
+                time.sleep(PAUSE)
+
+        med = {k: statistics.median(v) for k, v in times.items()}
+        pod = next((v for k, v in med.items() if k.startswith("podman")), None)
+        runc_same = med["runc run, portside's config.json"]
+        print(f"\nstart-to-exit, median of {args.runs} runs ({os.cpu_count()} CPUs, "
+              f"load {os.getloadavg()[0]:.2f}):\n")
+        print(f"{'':48} {'median':>9} {'min':>8} {'vs podman':>10} {'vs runc*':>9}")
+        for name, v in med.items():
+            vs_pod = f"{v / pod:.2f}x" if pod else "n/a"
+            print(f"{name:48} {v:7.1f}ms {min(times[name]):6.1f}ms {vs_pod:>10} {v / runc_same:8.2f}x")
+        print("  * runc run with portside's config.json (same seccomp profile, mounts, namespaces)")
+
+        info = engine.run(ContainerSpec(image="busybox", command=("sleep", "300"), name="bench-idle"))
+        time.sleep(0.5)
+        state = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?",
+                                         (info.id,))["state_json"])
+        ours_rss = rss_kib(state["conmon_pid"])
+        engine.rm(info.id, force=True)
+        print(f"\nidle monitor per running container (conmon, smaps_rollup):")
+        print(f"  portside: RSS {ours_rss[0]} KiB, PSS {ours_rss[1]} KiB")
+        if podman is not None:
+            p_rss = podman.idle_conmon()
+            print(f"  podman:   RSS {p_rss[0]} KiB, PSS {p_rss[1]} KiB")
+
+        print("\ntargets (issue 3):")
+        if pod:
+            cli_ratio = med["portside CLI  run --rm busybox true"] / pod
+            print(f"  CLI <= 0.4x podman:        {cli_ratio:.2f}x  {'met' if cli_ratio <= 0.4 else 'NOT met'}")
+        inproc_ratio = med["portside engine in-process (run+wait+rm)"] / runc_same
+        print(f"  in-process <= 1.5x runc*:  {inproc_ratio:.2f}x  {'met' if inproc_ratio <= 1.5 else 'NOT met'}")
+        return 0
+    finally:
+        for c in engine.containers(all=True):
+            try:
+                engine.rm(c.id, force=True)
+            except Exception:      # noqa: BLE001 - best effort
+                pass
+        for fn in reversed(cleanup):
+            try:
+                fn()
+            except Exception:      # noqa: BLE001
+                pass
+        engine.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
