@@ -41,6 +41,7 @@ class ListsChanged(Message):
 
 WIDE = 150          # columns from which list and detail sit side by side
 TIME_REFRESH = 30.0  # seconds between redraws of "5m ago" style cells
+CPU_EVERY = 2.0      # seconds between CPU samples of the visible running rows
 
 
 class MainScreen(Screen[None]):
@@ -63,6 +64,8 @@ class MainScreen(Screen[None]):
         self._wake = threading.Event()
         self._force = threading.Event()
         self._stop = threading.Event()
+        self._sampler: Any = None
+        self._cpu_busy = False
         self._last_error = ""
 
     def compose(self) -> ComposeResult:
@@ -100,6 +103,8 @@ class MainScreen(Screen[None]):
                             title="Following engine events")
         app.engine_call(self._watch_loop, group="watch", title="Watching the engine")
         self.set_interval(TIME_REFRESH, self._refresh_times)
+        if hasattr(self.engine, "stats_sampler"):
+            self.set_interval(CPU_EVERY, self._sample_cpu)
         self.lists.show_view("containers")
 
     def on_unmount(self) -> None:
@@ -164,6 +169,31 @@ class MainScreen(Screen[None]):
         record = table.records.get(detail.key)
         if record is not None and record != detail.record:
             detail.record_changed(record)
+
+    def _sample_cpu(self) -> None:
+        """Sample CPU of the running containers on screen (nothing when hidden)."""
+        table = self.lists.table("containers")
+        if not isinstance(table, ContainersTable) or self.lists.view != "containers" \
+                or self.has_class("-zoom") or self._cpu_busy or self.app.screen is not self:
+            return
+        ids = table.visible_running()
+        if not ids:
+            return
+        self._cpu_busy = True
+        if self._sampler is None:
+            self._sampler = self.engine.stats_sampler()
+        sampler = self._sampler
+
+        def sample() -> dict[str, float]:
+            try:
+                return {s.id: s.cpu_percent for s in sampler.sample(ids)}
+            except EngineError:        # one went away meanwhile: next time
+                return {}
+            finally:
+                self._cpu_busy = False
+
+        self.app.engine_call(sample, done=table.set_cpu,  # type: ignore[attr-defined]
+                             group="cpu", title="Sampling CPU")
 
     def _refresh_times(self) -> None:
         table = self.lists.table()

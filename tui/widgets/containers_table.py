@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar
+from collections import deque
+from typing import Any, Callable, ClassVar, Deque
 
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -30,10 +31,21 @@ COLUMNS: tuple[ColumnSpec[ContainerInfo], ...] = (
     ColumnSpec("name", "NAME", lambda c: Cell(c.name, style="bold")),
     ColumnSpec("image", "IMAGE", lambda c: Cell(c.image)),
     ColumnSpec("status", "STATUS", _status),
+    # Filled in by the table from its samples (see ContainersTable.set_cpu).
+    ColumnSpec("cpu", "CPU", lambda c: Cell("", -1.0)),
     ColumnSpec("created", "CREATED", lambda c: Cell(short_ago(c.created), -timestamp(c.created))),
     ColumnSpec("id", "ID", lambda c: Cell(c.short_id, style="dim"), width=12),
     ColumnSpec("command", "COMMAND", _command),
 )
+
+SPARK_WIDTH = 8
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: Deque[float]) -> str:
+    """A tiny sparkline of CPU % (0-100 per bar; more than one core tops out)."""
+    return "".join(_BARS[min(7, int(v / 100 * 7.99))] for v in values).rjust(SPARK_WIDTH, " ")
+
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _DOING = {"started": "starting…", "stopped": "stopping…", "restarted": "restarting…",
@@ -82,14 +94,37 @@ class ContainersTable(ResourceTable[ContainerInfo]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.pending: dict[str, str] = {}     # id -> "stopping…" while an action runs
+        self.cpu: dict[str, Deque[float]] = {}  # id -> recent CPU %, newest last
+
+    def _column(self, key: str) -> int:
+        return [c.key for c in self.COLUMNS].index(key) + (1 if self.MARKABLE else 0)
 
     def _row_cells(self, record: ContainerInfo) -> tuple[Cell, ...]:
-        cells = super()._row_cells(record)
+        cells = list(super()._row_cells(record))
         busy = self.pending.get(record.id)
-        if busy is None:
-            return cells
-        i = [c.key for c in self.COLUMNS].index("status") + (1 if self.MARKABLE else 0)
-        return cells[:i] + (Cell(busy, cells[i].order, "italic yellow"),) + cells[i + 1:]
+        if busy is not None:
+            i = self._column("status")
+            cells[i] = Cell(busy, cells[i].order, "italic yellow")
+        hist = self.cpu.get(record.id)
+        if hist and record.status in ("running", "paused"):
+            cells[self._column("cpu")] = Cell(f"{spark(hist)} {hist[-1]:4.0f}%", hist[-1])
+        return tuple(cells)
+
+    # -- the CPU column ----------------------------------------------------------
+    def visible_running(self) -> list[str]:
+        """Running containers on screen: the only ones worth sampling."""
+        top = int(self.scroll_y)
+        rows = self.ordered_rows[top:top + self.size.height]
+        return [r.key.value for r in rows if r.key.value is not None
+                and r.key.value in self.records
+                and self.records[r.key.value].status in ("running", "paused")]
+
+    def set_cpu(self, samples: dict[str, float]) -> None:
+        for cid, pct in samples.items():
+            self.cpu.setdefault(cid, deque(maxlen=SPARK_WIDTH)).append(pct)
+        for cid in [k for k in self.cpu if k not in self.records]:
+            del self.cpu[cid]
+        self.refresh_rows()
 
     def label_of(self, key: str) -> str:
         c = self.records.get(key)

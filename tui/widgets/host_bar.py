@@ -45,10 +45,10 @@ class HostBar(Static):
         if "running" in c:
             facts.append((f"{c['running']} running", "green" if c["running"] else "dim"))
             facts.append((f"{c.get('stopped', 0)} stopped", "dim"))
-        if "images" in c:
-            facts.append((f"{c['images']} images", ""))
-        if "volumes" in c:
-            facts.append((f"{c['volumes']} volumes", ""))
+        for what in ("images", "volumes"):
+            if what in c:
+                n = c[what]
+                facts.append((f"{n} {what if n != 1 else what[:-1]}", ""))
         for i, (text, style) in enumerate(facts):
             t.append(" · " if i else " ", style="dim")
             t.append(text, style=style)

@@ -218,7 +218,7 @@ class LogView(ScrollView, can_focus=True):
         text = self._line_text(row)
         if text is None:
             return None
-        text.stylize(self.rich_style)
+        text.style = self.rich_style       # under the spans: colours and highlights win
         length = min(text.cell_len, MAX_WIDTH)
         if length > self._widest:
             self._widest = length
@@ -240,7 +240,7 @@ class LogView(ScrollView, can_focus=True):
             text = self._line_text(row)
             if text is None:
                 return []
-            text.stylize(style)
+            text.style = style
             text.no_wrap = False
             lines = text.wrap(console, max(1, width))
             return [Strip(list(ln.render(console)), cell_len(ln.plain)).crop_extend(0, width, style)
