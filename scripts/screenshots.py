@@ -10,10 +10,12 @@ it made.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +74,16 @@ def containers(engine: Engine) -> dict[str, str]:
 def images(engine: Engine) -> None:
     engine.tag("busybox:latest", "registry.local/tools/busybox:1.36")
     engine.tag("busybox:latest", "shell:debug")
+    for ref, size in (("app/api:2.3.1", 40_000), ("app/worker:2.3.1", 90_000), (None, 5_000)):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            data = os.urandom(size)
+            ti = tarfile.TarInfo("srv/app.bin")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        buf.seek(0)
+        engine.import_image(buf, ref, changes=['CMD ["/srv/app.bin"]'],
+                            message="release build" if ref else "")
     if hasattr(engine, "volume_create"):
         for name in ("pgdata", "uploads"):
             engine.volume_create(name)
@@ -129,7 +141,7 @@ async def shoot(engine: Engine, ids: dict[str, str]) -> list[Path]:
         table.select_key(ids["web"])
         pane = app.query_one(LogPane)
         await wait(lambda: pane.key == ids["web"] and pane.view.rows > 25)
-        await pilot.pause(0.5)
+        await wait(lambda: len(table.cpu.get(ids["worker"], ())) >= 6, 30)
         save("containers")
 
         # logs, zoomed, with a search

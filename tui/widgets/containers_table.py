@@ -43,8 +43,9 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 
 def spark(values: Deque[float]) -> str:
-    """A tiny sparkline of CPU % (0-100 per bar; more than one core tops out)."""
-    return "".join(_BARS[min(7, int(v / 100 * 7.99))] for v in values).rjust(SPARK_WIDTH, " ")
+    """A tiny sparkline of recent CPU %: its shape; the number beside it says how much."""
+    top = max(10.0, max(values))
+    return "".join(_BARS[min(7, int(v / top * 7.99))] for v in values).rjust(SPARK_WIDTH, " ")
 
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
