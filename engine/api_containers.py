@@ -41,7 +41,7 @@ from .containers.spec import (EtcFiles, HostFacts, build_config, merge_env, pars
 from .containers import caps as capmod
 from .errors import (AmbiguousReference, EngineError, InvalidArgument, InvalidState, NameConflict,
                      NoSuchContainer, RuntimeFailure)
-from .records import ContainerInfo, ContainerSpec, LogLine
+from .records import ContainerInfo, ContainerSpec, LogLine, Mount
 
 STOP_TIMEOUT = 10
 KILL_WAIT = 10.0
@@ -300,8 +300,14 @@ class ContainersAPI(EngineBase):
             hostname = os.uname().nodename
         else:
             hostname = spec.hostname or cid[:12]
+        with self.lock("volumes"):
+            return self._create_locked(cid, name, spec, image, argv, env, hostname)
+
+    def _create_locked(self, cid: str, name: str | None, spec: ContainerSpec, image: Any,
+                       argv: tuple[str, ...], env: tuple[str, ...], hostname: str) -> ContainerInfo:
+        mounts, anonymous = self._resolve_volumes(spec, image.config.volumes)
         cfg = StoredConfig(
-            spec=replace(spec, name=None), image_ref=spec.image, image_id=image.id, argv=argv,
+            spec=replace(spec, name=None, mounts=mounts), image_ref=spec.image, image_id=image.id, argv=argv,
             env=env, working_dir=spec.working_dir or image.config.working_dir or "",
             user=spec.user if spec.user is not None else image.config.user,
             hostname=hostname, stop_signal=image.config.stop_signal,
@@ -311,13 +317,44 @@ class ContainersAPI(EngineBase):
         rootfs.prepare(cdir)
         try:
             name = self._insert(cid, name, cfg)
-            self._attach_volumes(cid, cfg)
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
-            with self.db.tx() as c:
-                c.execute("DELETE FROM containers WHERE id=?", (cid,))
+            for vol in anonymous:
+                try:
+                    self._volume_store().remove(vol, force=True)
+                except EngineError:
+                    pass
             raise
         return self._info(*self._load(cid))
+
+    def _resolve_volumes(self, spec: ContainerSpec, image_volumes: Iterable[str]
+                         ) -> tuple[tuple[Mount, ...], list[str]]:
+        """Mounts with every volume named: ``-v /path`` and the image's VOLUMEs get anonymous ones.
+
+        Returns the mounts and the anonymous volumes created (to undo on failure).
+        """
+        mounts = list(spec.mounts)
+        taken = {m.destination for m in mounts}
+        for v in image_volumes:
+            dest = os.path.normpath("/" + v.strip())
+            if dest != "/" and dest not in taken:
+                mounts.append(Mount("volume", "", dest))
+                taken.add(dest)
+        if not any(m.type == "volume" for m in mounts):
+            return tuple(mounts), []
+        store = self._volume_store()
+        out: list[Mount] = []
+        created: list[str] = []
+        for m in mounts:
+            if m.type == "volume":
+                if m.source:
+                    store.ensure(m.source)
+                else:
+                    vol = store.create(None).name
+                    created.append(vol)
+                    m = replace(m, source=vol)
+            out.append(m)
+        return tuple(out), created
 
     def _validate(self, spec: ContainerSpec) -> None:
         policy, _ = parse_restart(spec.restart)
@@ -352,6 +389,9 @@ class ContainersAPI(EngineBase):
                               "state_json, created_ns) VALUES (?,?,?,?,?,?,?)",
                               (cid, candidate, cfg.image_id, st.status, cfg.to_json(), st.to_json(),
                                cfg.created_ns))
+                    c.executemany("INSERT OR IGNORE INTO container_volumes(container_id, volume) "
+                                  "VALUES (?,?)", [(cid, m.source) for m in cfg.spec.mounts
+                                                   if m.type == "volume"])
                     self.db.add_event(c, "container", "create", cid,
                                       {"name": candidate, "image": cfg.image_ref})
                 return candidate
@@ -364,20 +404,9 @@ class ContainersAPI(EngineBase):
                         hint="remove or rename that container, or choose another name") from None
         raise NameConflict("could not find a free random name", hint="give a name with --name")
 
-    def _attach_volumes(self, cid: str, cfg: StoredConfig) -> None:
-        named = [m.source for m in cfg.spec.mounts if m.type == "volume" and m.source]
-        if not named:
-            return
-        store = self._volume_store()
-        for vol in named:
-            store.ensure(vol)
-        with self.db.tx() as c:
-            c.executemany("INSERT OR IGNORE INTO container_volumes(container_id, volume) VALUES (?,?)",
-                          [(cid, v) for v in named])
-
     def _volume_store(self) -> Any:
         try:
-            from .volumes import VolumeStore  # type: ignore[import-not-found]
+            from .volumes import VolumeStore
         except ImportError as err:
             raise InvalidArgument("named volumes are not available in this build",
                                   hint="use a bind mount (-v /host/dir:/path) or --tmpfs") from err
@@ -465,11 +494,11 @@ class ContainersAPI(EngineBase):
             user = resolve_user(cfg.user, root.read_file("/etc/passwd"), root.read_file("/etc/group"))
             if cfg.working_dir and cfg.working_dir != "/":
                 _mkdir_in_root(root, cfg.working_dir)
+            sources = self._mount_sources(cfg, root)
         hostname = cfg.hostname
         _write_text(cdir / "hostname", hostname + "\n")
         etc = EtcFiles(hosts=setup.hosts_path or cdir / "hosts", hostname=cdir / "hostname",
                        resolv_conf=setup.resolv_conf_path or cdir / "resolv.conf")
-        sources = self._mount_sources(cfg)
         from .containers.seccomp import default_profile
         config = build_config(
             cid=cid, spec=cfg.spec, argv=cfg.argv, env=cfg.env, working_dir=cfg.working_dir,
@@ -478,7 +507,8 @@ class ContainersAPI(EngineBase):
             netns_path=str(setup.netns_path) if setup.netns_path else None)
         return config
 
-    def _mount_sources(self, cfg: StoredConfig) -> dict[str, str]:
+    def _mount_sources(self, cfg: StoredConfig, root: Any) -> dict[str, str]:
+        """Host paths for the bind and volume mounts; a new, empty volume gets the image's files."""
         sources: dict[str, str] = {}
         for m in cfg.spec.mounts:
             if m.type == "bind":
@@ -487,10 +517,10 @@ class ContainersAPI(EngineBase):
                     os.makedirs(m.source, exist_ok=True)
                 sources[m.destination] = m.source
             elif m.type == "volume":
-                if not m.source:
-                    raise InvalidArgument(f"anonymous volume at {m.destination} is not supported yet",
-                                          hint="name it: -v NAME:" + m.destination)
-                sources[m.destination] = str(self._volume_store().ensure(m.source))
+                data = self._volume_store().ensure(m.source)
+                if "nocopy" not in m.options:
+                    _copy_up(root, m.destination, data)
+                sources[m.destination] = str(data)
         return sources
 
     def _network_prepare(self, cid: str, name: str, cfg: StoredConfig) -> Any:
@@ -715,7 +745,7 @@ class ContainersAPI(EngineBase):
                 return
             st = self._release_locked(cid, name, cfg, st)
             if cfg.spec.auto_remove:
-                self._remove_locked(cid, name, cfg, st, volumes=False)
+                self._remove_locked(cid, name, cfg, st, volumes=True)
                 return
             delay_ms = self._restart_delay(cfg, st)
             if delay_ms is None:
@@ -804,13 +834,20 @@ class ContainersAPI(EngineBase):
             pass
 
     def _remove_unused_volumes(self, names: list[str]) -> None:
+        """``rm -v``/``--rm``: the container's anonymous volumes that nothing else uses (Docker)."""
+        from .volumes import ANONYMOUS_LABEL
         store = self._volume_store()
-        for v in names:
-            if self.db.one("SELECT 1 FROM container_volumes WHERE volume=?", (v,)) is None:
+        with self.lock("volumes"):
+            for v in names:
                 try:
-                    store.remove(v)
+                    info = store.get(v)
                 except EngineError:
-                    pass
+                    continue
+                if ANONYMOUS_LABEL in info.labels and not store.users(v):
+                    try:
+                        store.remove(v)
+                    except EngineError:
+                        pass
 
     def rename(self, ref: str, new_name: str) -> ContainerInfo:
         """Give a container another name (``docker rename``).
@@ -1043,6 +1080,50 @@ def _mkdir_in_root(root: Any, path: str) -> None:
         except (CopyError, OSError) as err:
             raise InvalidArgument(f"cannot create the working directory {path} in the container: {err}",
                                   hint="choose another -w directory") from err
+
+
+def _copy_up(root: Any, dest: str, data: Path) -> None:
+    """Copy the image's files at ``dest`` into an empty volume (Docker's copy-up).
+
+    ``dest`` is resolved inside the container root (never following a
+    symlink out of it); symlinks are copied as links, devices and FIFOs are
+    skipped, owners, modes and times are kept.
+    """
+    from .containers.copy import CopyError
+    try:
+        if any(os.scandir(data)):
+            return
+    except OSError:
+        return
+    try:
+        with root.resolve(dest, must_exist=False) as r:
+            if not r.is_dir:
+                return
+            _copy_dir(f"/proc/self/fd/{r.fd}", str(data))
+    except (CopyError, OSError):
+        return
+
+
+def _copy_dir(src: str, dst: str) -> None:
+    for entry in os.scandir(src):
+        s_path, d_path = os.path.join(src, entry.name), os.path.join(dst, entry.name)
+        st = entry.stat(follow_symlinks=False)
+        if entry.is_symlink():
+            os.symlink(os.readlink(s_path), d_path)
+        elif entry.is_dir(follow_symlinks=False):
+            os.mkdir(d_path)
+            _copy_dir(s_path, d_path)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(s_path, d_path, follow_symlinks=False)
+        else:
+            continue
+        os.lchown(d_path, st.st_uid, st.st_gid)
+        if not entry.is_symlink():
+            os.chmod(d_path, st.st_mode & 0o7777)
+            os.utime(d_path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    root_st = os.stat(src)
+    os.chown(dst, root_st.st_uid, root_st.st_gid)
+    os.chmod(dst, root_st.st_mode & 0o7777)
 
 
 def _rfc3339(ns: int) -> str:

@@ -488,3 +488,35 @@ def _pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in "ZX"
+
+
+# -- volumes ---------------------------------------------------------------------------------
+
+def test_named_volume_persists_and_gets_the_image_files(engine: Engine, make: Callable[..., str]) -> None:
+    vol = f"v-{secrets.token_hex(4)}"
+    try:
+        a = make("sh", "-c", "echo kept > /data/f; ls /etc | grep -c passwd",
+                 mounts=(Mount("volume", vol, "/data"), Mount("volume", vol + "-etc", "/etc")))
+        assert output(engine, a) == "1"                    # copy-up: /etc/passwd came along
+        b = make("cat", "/data/f", mounts=(Mount("volume", vol, "/data"),))
+        assert output(engine, b) == "kept"
+        assert engine.volume(vol).name == vol
+        engine.rm(a)
+        engine.rm(b, volumes=True)                         # -v keeps named volumes
+        assert engine.volume(vol).name == vol
+    finally:
+        for v in (vol, vol + "-etc"):
+            for c in engine.containers(all=True):
+                if any(m.source == v for m in c.mounts):
+                    engine.rm(c.id, force=True)
+            engine.volume_rm(v, force=True)
+
+
+def test_anonymous_volume_removed_with_rm_v(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "echo x > /scratch/f", mounts=(Mount("volume", "", "/scratch"),))
+    engine.wait(cid, timeout=10)
+    vol = next(m.source for m in engine.container(cid).mounts if m.destination == "/scratch")
+    assert len(vol) == 64 and (Path(engine.volume(vol).mountpoint) / "f").read_text() == "x\n"
+    p = cli(engine, "rm", "-v", cid)
+    assert p.returncode == 0
+    assert vol not in [v.name for v in engine.volumes()]
