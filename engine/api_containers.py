@@ -221,8 +221,11 @@ class ContainersAPI(EngineBase):
                     changed = True
                 except NoSuchContainer:
                     continue
-            elif st.status == Status.EXITED.value and (st.mounted or st.runtime_created) \
+            elif st.status in (Status.EXITED.value, Status.CREATED.value) \
+                    and (st.mounted or st.runtime_created) \
                     and not monitor.alive(st.conmon_pid, st.conmon_start, self.paths.proc):
+                # Left behind by a crash (of portside mid-start, or of the
+                # exit hook): clean up now unless someone is working on it.
                 st = self._try_release(row["id"]) or st
             out.append(self._info(row, cfg, st))
         if changed:
@@ -712,9 +715,12 @@ class ContainersAPI(EngineBase):
                 raise
             try:
                 row, cfg, st = self._sync(cid)
-                if st.status != Status.EXITED.value:
+                if st.status not in (Status.EXITED.value, Status.CREATED.value):
                     return st
-                return self._release_locked(cid, row["name"], cfg, st)
+                st = self._release_locked(cid, row["name"], cfg, st)
+                if cfg.spec.auto_remove and st.status == Status.EXITED.value:
+                    self._remove_locked(cid, row["name"], cfg, st, volumes=True)
+                return st
             except EngineError:
                 return None
         finally:

@@ -309,7 +309,70 @@ def test_kill_9_of_conmon_is_reconciled(engine: Engine, make: Callable[..., str]
     info = engine.container(cid)
     assert info.status == "exited" and "conmon" in info.state.error
     _wait_for(lambda: not _pid_alive(ctr_pid))             # the orphaned container was stopped
+    # The next listing cleans up what the dead monitor's exit hook never did.
+    engine.containers(all=True)
+    assert not rootfs.is_mounted(rootfs.layout(engine.paths.container(cid))[2])
+    assert engine.runtime.state(cid) is None
     engine.rm(cid)
+
+
+def test_kill_9_of_portside_mid_run(engine: Engine) -> None:
+    """The container outlives a killed CLI; its exit is still recorded and cleaned up."""
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--root", str(engine.paths.root), "--run-dir",
+                             str(engine.paths.run), "run", "--name", "orphan", "busybox", "sh", "-c",
+                             "echo started; sleep 2; exit 6"], cwd=REPO, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
+        proc.kill()
+        proc.wait()
+        assert engine.container("orphan").status == "running"
+        assert engine.wait("orphan", timeout=30) == 6
+        merged = rootfs.layout(engine.paths.container(engine.container("orphan").id))[2]
+        _wait_for(lambda: not rootfs.is_mounted(merged), timeout=20)
+    finally:
+        engine.rm("orphan", force=True)
+
+
+def test_crash_mid_start_leftovers_cleaned_by_listing(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("true", start=False)
+    # What a portside killed between mounting and launching the monitor leaves.
+    import json
+    from engine.containers.model import RunState
+    row = engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))
+    st = RunState.from_json(row["state_json"]).but(mounted=True, runtime_created=True)
+    rootfs.mount(engine.paths.container(cid), engine.image_store.lower_dirs(engine.container(cid).image_id))
+    with engine.db.tx() as c:
+        c.execute("UPDATE containers SET state_json=? WHERE id=?", (st.to_json(), cid))
+    engine.containers(all=True)
+    assert not rootfs.is_mounted(rootfs.layout(engine.paths.container(cid))[2])
+    assert json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])["mounted"] is False
+    engine.start(cid)
+    assert engine.wait(cid, timeout=10) == 0
+
+
+def test_oom_kill_is_reported(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory=8 << 20)
+    code = engine.wait(cid, timeout=30)
+    info = engine.container(cid)
+    assert code == 137 and info.state.oom_killed
+    assert engine.container_inspect(cid)["State"]["OOMKilled"] is True
+    actions = [r["action"] for r in engine.db.query(
+        "SELECT action FROM events WHERE actor_id=? ORDER BY seq", (cid,))]
+    assert actions.index("oom") == actions.index("die") - 1
+
+
+def test_cli_run_interactive_stdin_and_detached(engine: Engine) -> None:
+    p = cli(engine, "run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo end", input=b"abc\ndef\n")
+    assert (p.returncode, p.stdout) == (0, "abc\ndef\nend\n")
+    p = cli(engine, "run", "-d", "--name", "detached-one", "busybox", "sleep", "300")
+    try:
+        assert p.returncode == 0 and len(p.stdout.strip()) == 64
+        assert engine.container("detached-one").status == "running"
+        p = cli(engine, "stop", "-t", "1", "detached-one")
+        assert p.stdout == "detached-one\n"
+        assert "Exited (137)" in cli(engine, "ps", "-a", "--filter", "name=detached-one").stdout
+    finally:
+        engine.rm("detached-one", force=True)
 
 
 def test_cleanup_after_exit_unmounts_and_deletes_runtime_state(engine: Engine, make: Callable[..., str]) -> None:
