@@ -38,8 +38,6 @@ def veth_name(container_id: str, network_id: str) -> str:
     return "vps" + hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()[:12]
 
 
-VETH_PREFIX = "vps"
-
 
 def nft_table(paths: Paths) -> str:
     """The nftables table (family ``ip``) holding this root's NAT and isolation rules."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from ipaddress import AddressValueError, IPv4Address, ip_address
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -219,10 +219,3 @@ def rewrite_block(path: Path, block: str) -> bool:
         write_in_place(path, new)
     return True
 
-
-def is_ipv4(text: str) -> bool:
-    try:
-        IPv4Address(text)
-    except (AddressValueError, ValueError):
-        return False
-    return True

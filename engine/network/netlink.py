@@ -115,7 +115,14 @@ def create_netns(path: Path) -> None:
         NeedsRoot: not allowed to unshare or mount.
         NetworkError: the file exists already or the kernel refused.
     """
-    ensure_netns_dir(path.parent)
+    try:
+        ensure_netns_dir(path.parent)
+    except PermissionError as err:
+        raise NeedsRoot("creating a network namespace") from err
+    except OSError as err:
+        if err.errno == errno.EPERM:
+            raise NeedsRoot("creating a network namespace") from err
+        raise NetworkError(f"cannot prepare {path.parent} for namespaces: {err}") from err
     p = os.fsencode(path)
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
@@ -225,6 +232,8 @@ def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
                          prefixlen=address.network.prefixlen)
             ipr.link("set", index=idx, state="up")
         except NetlinkError as err:
+            if err.code == errno.EPERM:
+                raise NeedsRoot(f"creating bridge {name}") from err
             raise NetworkError(f"cannot set up bridge {name}: {err}",
                                hint="check that the bridge kernel module is available") from err
     return created
