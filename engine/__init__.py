@@ -14,6 +14,8 @@ from .containers.attach import AttachIO
 from .containers.changes import FileChange
 from .containers.copy import CopyError
 from .containers.exec import ExecFailed, ExecResult
+from .records import (ContainerStats, ContainerUsage, DiskUsage, ImageUsage, ProcessInfo,
+                      PruneReport, UsageSummary, VolumeUsage)
 
 __version__ = "0.1.0"
 
@@ -25,4 +27,6 @@ __all__ = [
     "ContainerInfo", "ContainerSpec", "ContainerState", "Event", "HistoryEntry", "ImageConfig",
     "ImageInfo", "LogLine", "Mount", "Progress", "SystemInfo", "VolumeInfo", "__version__",
     "AttachIO", "CopyError", "ExecFailed", "ExecResult", "FileChange",
+    "ContainerStats", "ContainerUsage", "DiskUsage", "ImageUsage", "ProcessInfo", "PruneReport",
+    "UsageSummary", "VolumeUsage",
 ]
