@@ -24,6 +24,8 @@ class Cell(Text):
     """Table cell text that also carries the value its column sorts by."""
 
     def __init__(self, text: str, order: Any = None, style: str = "") -> None:
+        if "\n" in text or "\t" in text:          # one line per row, always
+            text = " ".join(text.split())
         super().__init__(text, style=style, no_wrap=True, overflow="ellipsis", end="")
         self.order = text.lower() if order is None else order
 
