@@ -137,3 +137,22 @@ def test_formatting_like_docker() -> None:
     line = stats_cli.format_event(ev)
     assert line.endswith(" container start abc (image=busybox, name=web)")
     assert ".123456000" in line
+
+
+def test_resource_flags_for_run_join_an_existing_parser() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("-m", "--memory")                 # what run already has
+    p.add_argument("--cpus", type=float)
+    p.add_argument("-c", "--config")                 # a clash on the short option only
+    stats_cli.add_resource_flags(p)
+    a = p.parse_args(["-m", "64m", "--memory-swap", "-1", "--memory-reservation", "32m",
+                      "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "9",
+                      "--oom-kill-disable", "-c", "x.conf"])
+    assert a.config == "x.conf"
+    assert stats_cli.resource_spec_fields(a) == {
+        "memory": 64 << 20, "memory_swap": -1, "memory_reservation": 32 << 20,
+        "cpu_shares": 512, "cpuset_cpus": "0", "pids_limit": 9, "oom_kill_disable": True}
+    assert stats_cli.resource_spec_fields(p.parse_args([])) == {}
+    from engine import InvalidArgument
+    with pytest.raises(InvalidArgument, match="invalid size"):
+        stats_cli.resource_spec_fields(p.parse_args(["--memory-swap", "lots"]))

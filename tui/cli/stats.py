@@ -267,6 +267,35 @@ UPDATE_FLAGS = (
 )
 
 
+def add_resource_flags(p: argparse.ArgumentParser) -> None:
+    """Docker's resource flags for ``run``/``create``, skipping options ``p`` already has.
+
+    Pair with :func:`resource_spec_fields` to fill the ``ContainerSpec``.
+    """
+    have = set(p._option_string_actions)      # argparse keeps no public list of options
+    for flag, short, dest, text in UPDATE_FLAGS:
+        names = [n for n in (flag, short) if n and n not in have]
+        if flag in names:
+            p.add_argument(*names, dest=dest, help=text)
+    if "--oom-kill-disable" not in have:
+        p.add_argument("--oom-kill-disable", action="store_true", default=None,
+                       help="do not let the kernel OOM killer kill the container (cgroup v1)")
+
+
+def resource_spec_fields(a: argparse.Namespace) -> dict[str, Any]:
+    """``ContainerSpec`` keyword arguments from the flags of :func:`add_resource_flags`.
+
+    Raises:
+        InvalidArgument: a malformed size or number.
+    """
+    from engine.cgroups.resources import ResourceLimits
+    given = {dest: getattr(a, dest) for _, _, dest, _ in UPDATE_FLAGS
+             if getattr(a, dest, None) is not None}
+    if getattr(a, "oom_kill_disable", None):
+        given["oom_kill_disable"] = True
+    return ResourceLimits.from_options(**given).to_json()
+
+
 def _add_update(p: argparse.ArgumentParser) -> None:
     for flag, short, dest, text in UPDATE_FLAGS:
         names = [flag] + ([short] if short else [])
@@ -362,5 +391,5 @@ def cmd_prune(engine: Engine, a: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "add_system_verbs", "binary_size", "human_size", "format_event",
+__all__ = ["register", "add_system_verbs", "add_resource_flags", "resource_spec_fields", "binary_size", "human_size", "format_event",
            "stats_row", "print_df", "prune_warning"]
