@@ -107,6 +107,12 @@ class LineIndex:
     numbers up, so a view should anchor on the distance from the end
     (``len(index) - i``), which never changes during a scan. Negative indices
     count from the end as for lists.
+
+    Limits: partial records are folded only into the record right after
+    them (same stream); :class:`~engine.containers.logs.LogReader` also joins
+    across records of the other stream. A file truncated and rewritten past
+    the indexed size between two :meth:`append` calls is not noticed (a
+    replaced file, conmon's way, always is).
     """
 
     def __init__(self, path: Path, *, max_chars: int = DEFAULT_MAX_CHARS,

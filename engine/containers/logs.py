@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import accumulate
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InvalidArgument
 from ..records import LogLine
@@ -188,7 +188,7 @@ class LogReader:
         # come last, where a forward reader emits them.
         done: list[tuple[int, LogLine]] = []
         # stream -> (key, time of last record, parts in reverse order, lowest offset)
-        open_: dict[str, list] = {}  # type: ignore[type-arg]
+        open_: dict[str, list[Any]] = {}
         threshold: int | None = None
         seen: set[str] = set()
 
