@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := runc crun conmon busybox-static skopeo umoci docker-registry tmux \
-        zstd iproute2 nftables psmisc
+        zstd iproute2 nftables psmisc gcc libc6-dev
 PYTEST_ARGS ?=
 
 .PHONY: setup run test unit integration screenshots bench clean
