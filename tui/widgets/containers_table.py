@@ -105,10 +105,11 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         busy = self.pending.get(record.id)
         if busy is not None:
             i = self._column("status")
-            cells[i] = Cell(busy, cells[i].order, "italic yellow")
+            cells[i] = Cell(busy, cells[i].order, "italic yellow")  # keeps its place
         hist = self.cpu.get(record.id)
         if hist and record.status in ("running", "paused"):
-            cells[self._column("cpu")] = Cell(f"{spark(hist)} {hist[-1]:4.0f}%", hist[-1])
+            cells[self._column("cpu")] = Cell(f"{spark(hist)} {hist[-1]:4.0f}%",
+                                              (hist[-1], record.id))
         return tuple(cells)
 
     # -- the CPU column ----------------------------------------------------------

@@ -13,11 +13,16 @@ def human_size(n: int | float) -> str:
     return humanize.naturalsize(n, format="%.3g").replace(" ", "")
 
 
+def current_time() -> datetime:
+    """Now, in UTC (one place, so snapshot tests can pin it)."""
+    return datetime.now(timezone.utc)
+
+
 def short_ago(t: datetime | None, now: datetime | None = None) -> str:
     """``5s``, ``3m``, ``2h``, ``4d``, ``7w``, ``2y``: fits narrow columns."""
     if t is None:
         return "-"
-    now = now or datetime.now(timezone.utc)
+    now = now or current_time()
     s = max(0, int((now - t).total_seconds()))
     for unit, size in (("y", 31536000), ("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if s >= size:

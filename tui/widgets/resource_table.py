@@ -122,7 +122,10 @@ class ResourceTable(DataTable, Generic[R]):
         self._show_sort_indicator()
 
     def _row_cells(self, record: R) -> tuple[Cell, ...]:
+        key = self.key_of(record)
         cells = tuple(col.cell(record) for col in self.COLUMNS)
+        for cell in cells:              # ties sort by id: the same order every time
+            cell.order = (cell.order, key)
         if self.MARKABLE:
             mark = Cell("●" if self.key_of(record) in self.marked else " ", 0, "bold")
             cells = (mark,) + cells
@@ -178,7 +181,7 @@ class ResourceTable(DataTable, Generic[R]):
         self._restore_cursor(keep_key)
 
     def _sort(self) -> None:
-        self.sort(self.sort_column, key=lambda cell: (cell.order is None, cell.order),
+        self.sort(self.sort_column, key=lambda cell: (cell.order[0] is None, cell.order),
                   reverse=self.sort_reverse)
 
     def _restore_cursor(self, key: str | None) -> None:
