@@ -63,31 +63,50 @@ class ResourcesAPI(EngineBase):
     def stats_targets(self, refs: Iterable[str] | None = None) -> list[StatsTarget]:
         """What the sampler reads for ``refs`` (None: every running or paused container).
 
-        Containers that are not running are left out.
+        Containers that are not running are left out. Targets are cached per
+        container and rebuilt only when its run state changes, so the
+        per-second lookup is one query that parses nothing new.
 
         Raises:
             NoSuchContainer: a reference matches nothing.
         """
         if refs is None:
-            rows = self.db.query("SELECT id, name, config_json, state_json FROM containers "
+            rows = self.db.query("SELECT id, name, state_json FROM containers "
                                  "WHERE status IN ('running', 'paused') ORDER BY created_ns")
         else:
-            ids = [self._resource_container(r).id for r in refs]
+            ids = list(dict.fromkeys(self._resource_container(r).id for r in refs))
             by_id = {r["id"]: r for r in self.db.query(
-                "SELECT id, name, config_json, state_json FROM containers WHERE id IN (%s)"
+                "SELECT id, name, state_json FROM containers WHERE id IN (%s)"
                 % ",".join("?" * len(ids)), tuple(ids))} if ids else {}
-            rows = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
-        lay = cgroups.layout(self.paths)
+            rows = [by_id[i] for i in ids if i in by_id]
+        cache = self._target_cache
         out = []
         for row in rows:
-            st = RunState.from_json(row["state_json"])
-            if refs is not None and st.status not in ("running", "paused"):
-                continue
-            network = StoredConfig.from_json(row["config_json"]).spec.network
-            out.append(StatsTarget(id=row["id"], name=row["name"],
-                                   cgroup=cgroups.open_cgroup(lay, cgroups.cgroup_path(row["id"])),
-                                   pid=st.pid, own_netns=network != "host"))
+            cid, name, state = row["id"], row["name"], row["state_json"]
+            hit = cache.get(cid)
+            if hit is None or hit[0] != state or hit[1].name != name:
+                hit = cache[cid] = (state, self._stats_target(cid, name, state))
+            target = hit[1]
+            if target.pid or refs is None:
+                out.append(target)
+        if refs is None and len(cache) > len(rows):
+            for gone in set(cache) - {r["id"] for r in rows}:
+                cache.pop(gone, None)
         return out
+
+    @cached_property
+    def _target_cache(self) -> dict[str, tuple[str, StatsTarget]]:
+        return {}
+
+    def _stats_target(self, cid: str, name: str, state_json: str) -> StatsTarget:
+        st = RunState.from_json(state_json)
+        row = self.db.one("SELECT config_json FROM containers WHERE id=?", (cid,))
+        network = StoredConfig.from_json(row["config_json"]).spec.network if row else "none"
+        active = st.status in ("running", "paused")
+        return StatsTarget(id=cid, name=name,
+                           cgroup=cgroups.open_cgroup(cgroups.layout(self.paths),
+                                                      cgroups.cgroup_path(cid)),
+                           pid=st.pid if active else 0, own_netns=network != "host")
 
     # -- limits ------------------------------------------------------------------------
     def update(self, ref: str, **limits: Any) -> list[str]:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from .files import read_bytes
+from .keptfiles import Reader
 
 # /proc/stat counts CPU time in clock ticks.
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -49,9 +50,9 @@ def parse_system_cpu(data: bytes) -> tuple[int, int]:
     return total_ticks * 1_000_000_000 // CLK_TCK, cpus
 
 
-def system_cpu(proc: Path) -> tuple[int, int]:
+def system_cpu(proc: Path, read: Reader = read_bytes) -> tuple[int, int]:
     """Host CPU time (ns) and online CPUs, from ``<proc>/stat``."""
-    data = read_bytes(f"{proc}/stat")
+    data = read(f"{proc}/stat")
     if not data:
         return 0, os.cpu_count() or 1
     return parse_system_cpu(data)
@@ -96,11 +97,11 @@ def parse_task_io(data: bytes | None) -> tuple[int, int]:
     return rd, wr
 
 
-def tasks_io(proc: Path, pids: list[int]) -> tuple[int, int]:
+def tasks_io(proc: Path, pids: list[int], read: Reader = read_bytes) -> tuple[int, int]:
     """Storage I/O summed over live processes (what exited processes did is lost)."""
     rd = wr = 0
     for pid in pids:
-        r, w = parse_task_io(read_bytes(f"{proc}/{pid}/io"))
+        r, w = parse_task_io(read(f"{proc}/{pid}/io"))
         rd += r
         wr += w
     return rd, wr

@@ -26,6 +26,7 @@ from typing import Iterable, Protocol
 
 from ..records import ContainerStats
 from .base import Cgroup
+from .keptfiles import KeptFiles
 from .procfs import mem_total, net_io, system_cpu, tasks_io
 
 
@@ -64,19 +65,39 @@ class StatsSampler:
     """Samples containers repeatedly; keeps what CPU % needs between samples.
 
     Front ends keep one per view and call :meth:`sample` on a timer. Not
-    thread-safe: one sampler per thread.
+    thread-safe: one sampler per thread. It keeps the control files of the
+    containers it samples open between samples (see :mod:`.keptfiles`);
+    :meth:`close` (or the end of a ``with`` block) releases them.
 
     Args:
         source: resolves references to :class:`StatsTarget` (usually the Engine).
         proc: the proc root (``Paths.proc``).
+        keep_files: how many files to keep open (None: from RLIMIT_NOFILE; 0: none).
     """
 
-    def __init__(self, source: TargetSource | None = None, *, proc: Path = Path("/proc")) -> None:
+    def __init__(self, source: TargetSource | None = None, *, proc: Path = Path("/proc"),
+                 keep_files: int | None = None) -> None:
         self.source = source
         self.proc = proc
         self._host_memory = mem_total(proc)
         # container id -> (container CPU ns, host CPU ns) at the previous sample
         self._prev: dict[str, tuple[int, int]] = {}
+        self._files = KeptFiles(keep_files)
+
+    def __enter__(self) -> "StatsSampler":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        files = getattr(self, "_files", None)
+        if files is not None:
+            files.close()
+
+    def close(self) -> None:
+        """Close the files kept open; the sampler stays usable (it reopens them)."""
+        self._files.close()
 
     def sample(self, refs: Iterable[str] | None = None) -> list[ContainerStats]:
         """One sample of ``refs`` (default: every running container).
@@ -94,15 +115,17 @@ class StatsSampler:
 
         A target whose cgroup has gone (the container just stopped) is left out.
         """
-        host_ns, cpus = system_cpu(self.proc)
+        files = self._files
+        host_ns, cpus = system_cpu(self.proc, files.reader(""))
         now = datetime.now(timezone.utc)
         prev = self._prev
         seen: dict[str, tuple[int, int]] = {}
         out: list[ContainerStats] = []
         for t in targets:
-            if not t.cgroup.exists():
+            read = files.reader(t.id)
+            cg = t.cgroup.sample(read)
+            if cg is None:
                 continue
-            cg = t.cgroup.stats()
             cpu_pct = 0.0
             before = prev.get(t.id)
             if before is not None:
@@ -120,15 +143,18 @@ class StatsSampler:
                 rx, tx = net_io(self.proc, t.pid)
             blk_r, blk_w = cg.io_read_bytes, cg.io_write_bytes
             if not cg.io_accounted:
-                blk_r, blk_w = tasks_io(self.proc, t.cgroup.pids())
+                blk_r, blk_w = tasks_io(self.proc, t.cgroup.pids(read), read)
             out.append(ContainerStats(
                 id=t.id, name=t.name, time=now, cpu_percent=cpu_pct,
                 memory_usage=used, memory_limit=limit,
                 memory_percent=(used / limit * 100.0) if limit else 0.0,
                 net_rx=rx, net_tx=tx, block_read=blk_r, block_write=blk_w,
                 pids=cg.pids_current, cpu_usage_ns=cg.cpu_usage_ns, online_cpus=cpus))
-        # Forget containers no longer sampled, so a restarted one starts fresh.
+        # Forget containers no longer sampled (a restarted one starts fresh)
+        # and close their files.
         self._prev = seen
+        for owner in files.owners() - seen.keys() - {""}:
+            files.drop(owner)
         return out
 
     def reset(self) -> None:

@@ -7,13 +7,17 @@ File names and semantics follow the kernel's cgroup-v1 documentation:
 """
 from __future__ import annotations
 
+import os
 import time
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ResourceError
 from .base import UNLIMITED, Cgroup, CgroupStats
-from .files import read_bytes, read_flat_keyed, read_int, read_keyed_value, rmdir_retry, write
+from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int, read_keyed_value,
+                    rmdir_retry, write)
+from .keptfiles import Reader
 
 
 def parse_blkio(data: bytes | None) -> tuple[int, int, bool]:
@@ -32,6 +36,12 @@ def parse_blkio(data: bytes | None) -> tuple[int, int, bool]:
         elif parts[1] == b"Write":
             wr += int(parts[2])
     return rd, wr, devices
+
+
+@lru_cache(maxsize=16)
+def _has_file(hierarchy_root: str, name: str) -> bool:
+    # Which control files exist is a property of the kernel, the same in every cgroup.
+    return os.path.exists(f"{hierarchy_root}/{name}")
 
 
 class V1Cgroup(Cgroup):
@@ -105,25 +115,40 @@ class V1Cgroup(Cgroup):
             write(d / "cgroup.procs", pid, what=f"cgroup of process {pid}")
 
     # -- reading ---------------------------------------------------------------
-    def stats(self) -> CgroupStats:
-        d = self.dirs
-        cpu = read_int(d["cpuacct"] / "cpuacct.usage") if "cpuacct" in d else None
-        mem_dir = d.get("memory")
-        usage = limit = inactive = None
-        if mem_dir is not None:
-            usage = read_int(mem_dir / "memory.usage_in_bytes")
-            limit = read_int(mem_dir / "memory.limit_in_bytes")
-            inactive = read_keyed_value(mem_dir / "memory.stat", b"total_inactive_file")
-        pids = read_int(d["pids"] / "pids.current") if "pids" in d else None
+    @cached_property
+    def _sample_files(self) -> tuple[str | None, ...]:
+        def f(controller: str, name: str) -> str | None:
+            d = self.dirs.get(controller)
+            return f"{d}/{name}" if d is not None else None
+        blkio = None
+        if "blkio" in self.dirs:
+            # CFQ-era kernels count in io_service_bytes_recursive; others only
+            # in the throttle layer's files (Docker falls back the same way).
+            blkio = f("blkio", "blkio.io_service_bytes_recursive"
+                      if _has_file(str(self.mounts["blkio"]), "blkio.io_service_bytes_recursive")
+                      else "blkio.throttle.io_service_bytes_recursive")
+        return (f("cpuacct", "cpuacct.usage"), f("memory", "memory.usage_in_bytes"),
+                f("memory", "memory.limit_in_bytes"), f("memory", "memory.stat"),
+                f("pids", "pids.current"), blkio, f("blkio", "blkio.throttle.io_service_bytes_recursive"))
+
+    def sample(self, read: Reader = read_bytes) -> CgroupStats | None:
+        cpu_f, usage_f, limit_f, stat_f, pids_f, blk_f, throttle_f = self._sample_files
+        # The first file read doubles as the "still there?" check.
+        first = cpu_f or usage_f
+        first_data = read(first) if first else b"0"
+        if first_data is None:
+            return None
+        cpu = parse_int(first_data) if cpu_f else None
+        usage = parse_int(first_data if first == usage_f else read(usage_f)) if usage_f else None
+        limit = parse_int(read(limit_f)) if limit_f else None
+        inactive = keyed_value(read(stat_f), b"total_inactive_file") if stat_f else None
+        pids = parse_int(read(pids_f)) if pids_f else None
         rd = wr = 0
         accounted = False
-        if "blkio" in d:
-            # Kernels without CFQ have no io_service_bytes_recursive; then the
-            # throttle layer's counters are used (Docker falls back the same way).
-            rd, wr, accounted = parse_blkio(read_bytes(d["blkio"] / "blkio.io_service_bytes_recursive"))
-            if not accounted:
-                rd, wr, accounted = parse_blkio(
-                    read_bytes(d["blkio"] / "blkio.throttle.io_service_bytes_recursive"))
+        if blk_f:
+            rd, wr, accounted = parse_blkio(read(blk_f))
+            if not accounted and throttle_f and blk_f != throttle_f:
+                rd, wr, accounted = parse_blkio(read(throttle_f))
         return CgroupStats(
             cpu_usage_ns=cpu or 0,
             memory_usage=usage or 0,

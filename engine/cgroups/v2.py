@@ -8,12 +8,15 @@ only, unlike v1's memory+swap), ``memory.events`` (oom_kill), ``pids.max``,
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ResourceError
 from .base import Cgroup, CgroupStats
-from .files import read_bytes, read_flat_keyed, read_int, read_keyed_value, rmdir_retry, write
+from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int, read_keyed_value,
+                    rmdir_retry, write)
+from .keptfiles import Reader
 
 # Controllers a container cgroup needs delegated from its parents.
 WANTED_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
@@ -91,16 +94,24 @@ class V2Cgroup(Cgroup):
         return self.dir / "cgroup.procs"
 
     # -- reading ---------------------------------------------------------------
-    def stats(self) -> CgroupStats:
-        d = self.dir
-        usage_usec = read_keyed_value(d / "cpu.stat", b"usage_usec")
-        rd, wr, accounted = parse_io_stat(read_bytes(d / "io.stat"))
+    @cached_property
+    def _sample_files(self) -> tuple[str, ...]:
+        d = str(self.dir)
+        return tuple(f"{d}/{n}" for n in ("cpu.stat", "memory.current", "memory.max",
+                                          "memory.stat", "pids.current", "io.stat"))
+
+    def sample(self, read: Reader = read_bytes) -> CgroupStats | None:
+        cpu_f, usage_f, limit_f, stat_f, pids_f, io_f = self._sample_files
+        cpu_stat = read(cpu_f)
+        if cpu_stat is None:
+            return None
+        rd, wr, accounted = parse_io_stat(read(io_f))
         return CgroupStats(
-            cpu_usage_ns=(usage_usec or 0) * 1000,
-            memory_usage=read_int(d / "memory.current") or 0,
-            memory_limit=read_int(d / "memory.max"),
-            memory_inactive_file=read_keyed_value(d / "memory.stat", b"inactive_file") or 0,
-            pids_current=read_int(d / "pids.current") or 0,
+            cpu_usage_ns=(keyed_value(cpu_stat, b"usage_usec") or 0) * 1000,
+            memory_usage=parse_int(read(usage_f)) or 0,
+            memory_limit=parse_int(read(limit_f)),
+            memory_inactive_file=keyed_value(read(stat_f), b"inactive_file") or 0,
+            pids_current=parse_int(read(pids_f)) or 0,
             io_read_bytes=rd,
             io_write_bytes=wr,
             io_accounted=accounted,

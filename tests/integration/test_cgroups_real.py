@@ -300,3 +300,21 @@ def test_freeze_stops_cpu_use_and_thaw_resumes(cgroup: Cgroup) -> None:
     u1 = cgroup.stats().cpu_usage_ns
     time.sleep(1)  # thawed: it runs again (other work on the host may share the CPU)
     assert cgroup.stats().cpu_usage_ns - u1 > 150_000_000
+
+
+def test_a_kept_control_file_of_a_removed_cgroup_reads_as_gone() -> None:
+    from engine.cgroups.keptfiles import KeptFiles
+    cg = open_cgroup(layout(Paths()), f"/portside-test-{secrets.token_hex(4)}")
+    cg.create()
+    kept = KeptFiles(budget=8)
+    try:
+        first = cg._sample_files[0]  # type: ignore[attr-defined]
+        assert kept.read(first, "x") is not None and len(kept) == 1
+        assert cg.sample(kept.reader("x")) is not None
+    finally:
+        cg.remove()
+    # The descriptor still open does not keep the cgroup: reads now fail and it is dropped.
+    assert not cg.exists()
+    assert cg.sample(kept.reader("x")) is None
+    assert kept.read(first, "x") is None
+    kept.close()

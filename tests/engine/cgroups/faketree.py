@@ -83,9 +83,12 @@ class FakeProc:
 class FakeV1:
     """A v1 tree: cpu,cpuacct co-mounted (with symlinks), memory, pids, blkio, cpuset, freezer."""
 
-    def __init__(self, tmp: Path, *, hybrid: bool = False, swap_accounting: bool = True) -> None:
+    def __init__(self, tmp: Path, *, hybrid: bool = False, swap_accounting: bool = True,
+                 cfq: bool = True) -> None:
+        """``cfq``: the kernel has blkio.io_service_bytes_recursive (CFQ/BFQ era)."""
         self.root = tmp / "cgroup"
         self.swap_accounting = swap_accounting
+        self.cfq = cfq
         self.proc = FakeProc(tmp / "proc", V1_MOUNTINFO + (HYBRID_EXTRA if hybrid else ""))
         for d in ("cpu,cpuacct", "cpuset", "memory", "freezer", "blkio", "pids", "systemd"):
             (self.root / d).mkdir(parents=True)
@@ -94,6 +97,9 @@ class FakeV1:
         (self.root / "cpuacct").symlink_to("cpu,cpuacct")
         put(self.root / "cpuset" / "cpuset.cpus", "0-1\n")
         put(self.root / "cpuset" / "cpuset.mems", "0\n")
+        put(self.root / "blkio" / "blkio.throttle.io_service_bytes_recursive", "Total 0\n")
+        if cfq:
+            put(self.root / "blkio" / "blkio.io_service_bytes_recursive", "Total 0\n")
         if hybrid:
             put(self.root / "unified" / "cgroup.controllers", "")
         self.paths = Paths(root=tmp / "state", run=tmp / "run", cgroup_root=self.root,
@@ -126,7 +132,8 @@ class FakeV1:
         put(pids / "pids.max", "max\n")
         blk = self.dir("blkio", path)
         put(blk / "cgroup.procs", "")
-        put(blk / "blkio.io_service_bytes_recursive", "Total 0\n")
+        if self.cfq:
+            put(blk / "blkio.io_service_bytes_recursive", "Total 0\n")
         put(blk / "blkio.throttle.io_service_bytes_recursive", "Total 0\n")
         cs = self.dir("cpuset", path)
         put(cs / "cgroup.procs", "")

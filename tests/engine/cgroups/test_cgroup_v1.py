@@ -70,6 +70,15 @@ def test_blkio_falls_back_to_the_throttle_counters(fake: FakeV1, cg: V1Cgroup) -
     assert not cg.stats().io_accounted
 
 
+def test_kernels_without_cfq_counters_read_the_throttle_layer(tmp_path: Path) -> None:
+    fake = FakeV1(tmp_path, cfq=False)
+    fake.make(P)
+    fake.set("blkio", P, "blkio.throttle.io_service_bytes_recursive",
+             "254:0 Read 4096\n254:0 Write 512\n254:0 Total 4608\nTotal 4608\n")
+    s = open_cgroup(layout(fake.paths), P).stats()
+    assert (s.io_read_bytes, s.io_write_bytes, s.io_accounted) == (4096, 512, True)
+
+
 def test_parse_blkio_ignores_totals_and_blank() -> None:
     assert parse_blkio(b"") == (0, 0, False)
     assert parse_blkio(None) == (0, 0, False)
@@ -80,6 +89,7 @@ def test_parse_blkio_ignores_totals_and_blank() -> None:
 def test_gone_cgroup_reads_as_zero_not_an_error(fake: FakeV1) -> None:
     cg = open_cgroup(layout(fake.paths), "/portside/never")
     assert not cg.exists()
+    assert cg.sample() is None
     assert cg.stats().memory_usage == 0 and cg.pids() == []
 
 

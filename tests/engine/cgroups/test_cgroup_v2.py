@@ -52,6 +52,11 @@ def test_unlimited_memory_reads_as_none(cg: V2Cgroup) -> None:
     assert cg.stats().memory_limit is None
 
 
+def test_gone_cgroup_samples_as_none(fake: FakeV2) -> None:
+    cg = open_cgroup(layout(fake.paths), "/portside/gone")
+    assert cg.sample() is None and cg.stats().cpu_usage_ns == 0
+
+
 def test_parse_io_stat_edge_cases() -> None:
     assert parse_io_stat(b"") == (0, 0, False)
     assert parse_io_stat(b"8:0 rios=1\n") == (0, 0, True)
