@@ -12,8 +12,9 @@ Hook API for the container lifecycle (``engine/containers``)
    container's cgroup relative to each hierarchy root. It goes into
    ``config.json`` as ``linux.cgroupsPath`` (runc's cgroupfs driver creates
    ``/sys/fs/cgroup/<controller>/portside/<cid>`` on v1,
-   ``/sys/fs/cgroup/portside/<cid>`` on v2). Stats, ``top``, ``update`` and
-   OOM reporting look there, so the runtime config must use this function.
+   ``/sys/fs/cgroup/portside/<cid>`` on v2). Stats, ``update``, pause checks
+   and OOM reporting look there. ``containers.spec.cgroup_path`` must stay
+   equal (a unit test checks it); better, it imports this one.
 
 2. **Limits at create.** ::
 
@@ -23,14 +24,20 @@ Hook API for the container lifecycle (``engine/containers``)
 
    ``validate`` belongs in ``create`` (before anything is made), so
    ``run --memory 4m`` fails with Docker's "Minimum memory limit allowed is
-   6MB". ``update`` persists its changes into the stored ``ContainerSpec``
-   fields, so the next start's ``config.json`` carries them.
+   6MB". ``oci_resources`` covers every resource field of ``ContainerSpec``
+   (memory, reservation, swap with Docker's 2x default, cpus or
+   period/quota, shares, cpusets, pids, oom-kill-disable). ``update``
+   stores its changes in those same ``ContainerSpec`` fields of the stored
+   config, so the next start's ``config.json`` carries them. For the CLI,
+   ``tui.cli.stats.add_resource_flags(parser)`` adds the flags ``run`` lacks
+   and ``resource_spec_fields(args)`` turns them into ``ContainerSpec`` fields.
 
-3. **OOM.** When the container's process has exited and *before*
-   ``runc delete`` removes its cgroup, call ``oom_killed(paths, cid)``; if
-   True, store ``oom_killed=True`` in the run state (the exit code is then
-   137 from SIGKILL) and record an ``oom`` event before ``die`` (Docker's
-   order), with ``die`` carrying ``exitCode`` and ``oomKilled`` attributes.
+3. **OOM.** conmon's ``persist/oom`` file is the primary signal. As a
+   fallback, call ``oom_killed(paths, cid)`` after the container's process
+   exited and *before* ``runc delete`` removes the cgroup (the kernel's own
+   ``oom_kill`` count: ``memory.oom_control`` on v1, ``memory.events`` on
+   v2). Docker records an ``oom`` event before ``die``; ``die`` carries
+   ``exitCode`` (137) — ``docker events --filter event=oom`` relies on it.
 
 4. **Paused.** ``container_cgroup(paths, cid).freezer_state()`` is
    ``frozen`` while ``runc pause`` holds the container; reconciliation can
