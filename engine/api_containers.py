@@ -679,9 +679,10 @@ class ContainersAPI(EngineBase):
     def _release_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState) -> RunState:
         """Undo a run's side effects: runtime state, network, overlay mount. Idempotent."""
         errors = []
+        deleted: Callable[[], None] | None = None
         if st.runtime_created:
             try:
-                self.runtime.delete(cid, force=True)
+                deleted = self.runtime.delete_begin(cid, force=True)
             except EngineError as err:
                 errors.append(str(err))
         try:
@@ -692,6 +693,11 @@ class ContainersAPI(EngineBase):
             rootfs.unmount(self.paths.container(cid))
         except EngineError as err:
             errors.append(str(err))
+        if deleted is not None:
+            try:
+                deleted()
+            except EngineError as err:
+                errors.append(str(err))
         if errors:
             raise RuntimeFailure(f"cleaning up container {name} failed: {'; '.join(errors)}",
                                  hint="try again: portside rm -f " + name)

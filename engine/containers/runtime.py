@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import RuntimeFailure
 from ..paths import Paths
@@ -141,6 +141,36 @@ class Runtime:
         proc = self._run(*args, what="delete")
         if proc.returncode != 0 and not _gone(proc.stderr.decode(errors="replace")):
             raise self._fail("delete", cid, proc)
+
+    def delete_begin(self, cid: str, *, force: bool = False) -> Callable[[], None]:
+        """Start :meth:`delete` in the background; call the result to wait for it.
+
+        Lets the engine unmount and tear down the network while the runtime
+        removes its state and cgroups.
+
+        Raises:
+            RuntimeFailure: the runtime binary cannot be run (the returned
+                function raises what :meth:`delete` would).
+        """
+        args = self.argv("delete", *(["--force"] if force else []), cid)
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        except OSError as err:
+            raise RuntimeFailure(f"cannot run {self.path}: {err.strerror}",
+                                 hint="install runc (apt-get install runc)") from err
+
+        def finish() -> None:
+            try:
+                _out, err = proc.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired as exc:
+                proc.kill()
+                proc.wait()
+                raise RuntimeFailure(f"{self.name} delete timed out after {TIMEOUT:.0f}s") from exc
+            if proc.returncode != 0 and not _gone(err.decode(errors="replace")):
+                raise self._fail("delete", cid, subprocess.CompletedProcess(args, proc.returncode, b"", err))
+
+        return finish
 
     def pause(self, cid: str) -> None:
         """Freeze every process of the container.

@@ -90,3 +90,13 @@ def test_probe_prefers_crun_only_if_it_runs(tmp_path: Path, monkeypatch: pytest.
     chosen = rtmod.select(db, paths, env={})
     assert chosen.name == "runc"
     assert db.get_setting("runtime") == str(bindir / "runc")
+
+
+def test_delete_in_the_background(tmp_path: Path) -> None:
+    rt = fake_runtime(tmp_path, "sleep 0.2; echo 'msg=\"container does not exist\"' >&2; exit 1\n")
+    finish = rt.delete_begin("c1", force=True)
+    finish()                                     # a gone container is fine
+    assert calls(tmp_path) == [f"--root {tmp_path / 'state'} delete --force c1"]
+    bad = fake_runtime(tmp_path, "echo 'msg=\"device busy\"' >&2; exit 1\n")
+    with pytest.raises(RuntimeFailure, match="device busy"):
+        bad.delete_begin("c2")()
