@@ -66,6 +66,14 @@ class ContainersAPI(EngineBase):
     def host_facts(self) -> HostFacts:
         return HostFacts.probe(self.paths.proc)
 
+    def _rt(self, st: RunState) -> Runtime:
+        """The runtime that created the container's current run (the configured one if unknown)."""
+        current = self.runtime
+        if not st.runtime or st.runtime == current.path:
+            return current
+        name = os.path.basename(st.runtime)
+        return Runtime(name, st.runtime, self.paths.run / f"runtime-{name}")
+
     def container_files(self, cid: str) -> MonitorFiles:
         """Where a container's monitor keeps its files (log, exit file, attach socket...)."""
         return MonitorFiles(cid, self.paths.container(cid), self.paths.exits)
@@ -154,7 +162,7 @@ class ContainersAPI(EngineBase):
         if new.error and "monitor" in new.error:
             # Without its monitor nobody reaps the container: stop what is left of it.
             try:
-                self.runtime.kill(cid, "KILL", all=True)
+                self._rt(new).kill(cid, "KILL", all=True)
             except EngineError:
                 pass
 
@@ -453,7 +461,8 @@ class ContainersAPI(EngineBase):
         runtime = self.runtime
         # Record that there may be something to undo before doing it, so a
         # crash half-way is cleaned up by the next reconcile.
-        st = self._put(cid, name, cfg, st, st.but(mounted=True, runtime_created=True, error=""))
+        st = self._put(cid, name, cfg, st, st.but(mounted=True, runtime_created=True, error="",
+                                                  runtime=runtime.path))
         try:
             merged = rootfs.mount(cdir, self.image_store.lower_dirs(cfg.image_id))
             setup = self._network_prepare(cid, name, cfg)
@@ -595,7 +604,7 @@ class ContainersAPI(EngineBase):
         if st.status == Status.RESTARTING.value:
             return self._put(cid, name, cfg, st, st.but(status=Status.EXITED.value), event=(event, {}))
         sig = cfg.stop_signal or "SIGTERM"
-        rt = self.runtime
+        rt = self._rt(st)
         if rt.kill(cid, _signame(sig)):
             if st.status == Status.PAUSED.value:
                 rt.resume(cid)
@@ -644,7 +653,10 @@ class ContainersAPI(EngineBase):
             lifecycle.check(st.status, Op.KILL, row["name"])
             if sig in ("KILL", "TERM", _signame(cfg.stop_signal or "TERM")):
                 st = self._put(cid, row["name"], cfg, st, st.but(manually_stopped=True))
-            self.runtime.kill(cid, sig)
+            rt = self._rt(st)
+            rt.kill(cid, sig)
+            if sig == "KILL" and st.status == Status.PAUSED.value:
+                _quietly(rt.resume, cid)     # a frozen process dies only once thawed
             with self.db.tx() as c:
                 self.db.add_event(c, "container", "kill", cid,
                                   {"name": row["name"], "image": cfg.image_ref,
@@ -682,7 +694,7 @@ class ContainersAPI(EngineBase):
         deleted: Callable[[], None] | None = None
         if st.runtime_created:
             try:
-                deleted = self.runtime.delete_begin(cid, force=True)
+                deleted = self._rt(st).delete_begin(cid, force=True)
             except EngineError as err:
                 errors.append(str(err))
         try:
@@ -817,7 +829,10 @@ class ContainersAPI(EngineBase):
             name = row["name"]
             lifecycle.check(st.status, Op.FORCE_REMOVE if force else Op.REMOVE, name)
             if st.status in ACTIVE:
-                self.runtime.kill(cid, "KILL", all=True)
+                rt = self._rt(st)
+                rt.kill(cid, "KILL", all=True)
+                if st.status == Status.PAUSED.value:
+                    _quietly(rt.resume, cid)
                 self._wait_exit(cid, KILL_WAIT)
                 _row, _cfg, st = self._sync(cid)
             st = self._release_locked(cid, name, cfg, st)
@@ -1016,6 +1031,13 @@ class ContainersAPI(EngineBase):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+def _quietly(fn: Callable[[str], Any], cid: str) -> None:
+    try:
+        fn(cid)
+    except EngineError:
+        pass
+
 
 def _exit_events(st: RunState) -> list[tuple[str, dict[str, str]]]:
     """Docker's events for an exit: ``oom`` first when the OOM killer did it, then ``die``."""

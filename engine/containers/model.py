@@ -88,6 +88,9 @@ class RunState:
     # whether someone else started or stopped the container meanwhile.
     backoff_ms: int = 0
     generation: int = 0
+    # The runtime binary this run was created with (a later PORTSIDE_RUNTIME
+    # must not send its stop or delete to another runtime's state).
+    runtime: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

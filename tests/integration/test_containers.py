@@ -583,3 +583,22 @@ def test_anonymous_volume_removed_with_rm_v(engine: Engine, make: Callable[..., 
     p = cli(engine, "rm", "-v", cid)
     assert p.returncode == 0
     assert vol not in [v.name for v in engine.volumes()]
+
+
+def test_paused_containers_can_be_stopped_killed_and_removed(engine: Engine, make: Callable[..., str]) -> None:
+    a, b, c = make("sleep", "300"), make("sleep", "300"), make("sleep", "300")
+    for cid in (a, b, c):
+        engine.pause(cid)
+        assert engine.container(cid).status == "paused"
+    assert engine.stop(a, timeout=1).status == "exited"
+    assert engine.kill(b).state.exit_code == 137
+    pid = engine.container(c).state.pid
+    engine.rm(c, force=True)
+    assert not _pid_alive(pid)
+
+
+def test_runtime_is_remembered_per_run(engine: Engine, make: Callable[..., str]) -> None:
+    import json
+    cid = make("sleep", "300")
+    st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
+    assert st["runtime"] == engine.runtime.path
