@@ -25,7 +25,7 @@ from .errors import InvalidArgument, NoSuchContainer
 from .events import EventFilter, first_seq_since, follow_events, list_events, parse_time
 from .records import ContainerInfo, ContainerStats, DiskUsage, Event, PruneReport
 
-FilterArg = Iterable[str] | Mapping[str, Iterable[str]] | None
+FilterArg = Iterable[str] | Mapping[str, Iterable[str]] | EventFilter | None
 
 
 class ResourcesAPI(EngineBase):

@@ -195,9 +195,9 @@ class V1Cgroup(Cgroup):
                 cpu["period"] = period
         if "cpuset" in self.dirs:
             for key, name in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
-                v = read_bytes(self.dirs["cpuset"] / name)
-                if v and v.strip():
-                    cpu[key] = v.strip().decode()
+                raw = read_bytes(self.dirs["cpuset"] / name)
+                if raw and raw.strip():
+                    cpu[key] = raw.strip().decode()
         if cpu:
             out["cpu"] = cpu
         if "pids" in self.dirs:

@@ -110,6 +110,24 @@ def test_stats_with_nothing_running(capsys: pytest.CaptureFixture[str], root: Pa
     assert rc == 125 and "no such container: nope" in err
 
 
+def test_stats_all_shows_stopped_containers_as_zeros(capsys: pytest.CaptureFixture[str],
+                                                    root: Path) -> None:
+    from engine import ContainerSpec
+    e = Engine(root)
+    idle = e.create(ContainerSpec(image="demo:1", command=("true",), name="idle"))
+    e.close()
+    rc, out, _ = run(capsys, root, "stats", "--no-stream", "-a")
+    assert rc == 0
+    assert out.splitlines()[1].split() == [idle.id[:12], "idle", "0.00%", "0B", "/", "0B", "0.00%",
+                                           "0B", "/", "0B", "0B", "/", "0B", "0"]
+    rc, out, _ = run(capsys, root, "stats", "--no-stream", "--format", "json", "--no-trunc", "idle")
+    assert json.loads(out) | {} == {
+        "BlockIO": "0B / 0B", "CPUPerc": "0.00%", "Container": idle.id, "ID": idle.id,
+        "MemPerc": "0.00%", "MemUsage": "0B / 0B", "Name": "idle", "NetIO": "0B / 0B", "PIDs": "0"}
+    rc, out, _ = run(capsys, root, "stats", "--no-stream")
+    assert len(out.splitlines()) == 1                       # running only: just the header
+
+
 def test_pause_update_errors_are_messages(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     rc, out, err = run(capsys, root, "pause", "nope")
     assert rc == 1 and out == "" and "Error: no such container: nope" in err

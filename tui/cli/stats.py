@@ -126,8 +126,8 @@ def _stats_rows(engine: Engine, a: argparse.Namespace, sample: list[ContainerSta
     if a.all or a.containers:
         # Containers that are not running get a row of zeros, as in Docker.
         shown = {s.id for s in sample}
-        everyone = (engine.containers(all=True) if not a.containers  # type: ignore[attr-defined]
-                    else [engine.container(r) for r in a.containers])  # type: ignore[attr-defined]
+        everyone = (engine.containers(all=True) if not a.containers
+                    else [engine.container(r) for r in a.containers])
         extra = {c.id: _idle_row(c.id, c.name, a.no_trunc) for c in everyone if c.id not in shown}
         order = [c.id for c in everyone]
         by_id = {s.id: r for s, r in zip(sample, rows)} | extra
