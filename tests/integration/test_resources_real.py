@@ -82,8 +82,10 @@ def test_memory_hog_is_oom_killed_and_reported(engine: Engine, run: Callable[...
     info = engine.container(cid)
     assert info.state.oom_killed and info.state.exit_code == 137
     assert engine.container_inspect(cid)["State"]["OOMKilled"] is True
-    die = [e for e in engine.events(filters=[f"container={cid}", "event=die"])]
-    assert [e.attributes["exitCode"] for e in die] == ["137"]
+    evs = engine.events(filters=[f"container={cid}"])
+    assert [e.action for e in evs][-2:] == ["oom", "die"]            # Docker's order
+    assert (evs[-1].attributes["exitCode"], evs[-1].attributes["oomKilled"]) == ("137", "true")
+    assert [e.action for e in engine.events(filters=["event=oom", f"container={cid}"])] == ["oom"]
 
 
 def test_fork_loop_stops_at_the_pids_limit(engine: Engine, run: Callable[..., str]) -> None:
