@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import ContainerSpec, Engine, InvalidState, NoSuchContainer, ResourceError
+from engine import (ContainerSpec, Engine, InvalidArgument, InvalidState, NoSuchContainer,
+                    ResourceError)
 from engine.cgroups import container_cgroup
 from engine.records import Event
 from tests.conftest import REPO, need_tool
@@ -86,6 +87,20 @@ def test_memory_hog_is_oom_killed_and_reported(engine: Engine, run: Callable[...
     assert [e.action for e in evs][-2:] == ["oom", "die"]            # Docker's order
     assert (evs[-1].attributes["exitCode"], evs[-1].attributes["oomKilled"]) == ("137", "true")
     assert [e.action for e in engine.events(filters=["event=oom", f"container={cid}"])] == ["oom"]
+
+
+def test_every_resource_flag_reaches_the_cgroup(engine: Engine, run: Callable[..., str]) -> None:
+    cid = run("sleep", "300", memory=64 * MB, memory_swap=96 * MB, memory_reservation=32 * MB,
+              cpu_shares=512, cpuset_cpus="0", cpu_period=50000, cpu_quota=25000, pids_limit=33)
+    lim = engine.resource_limits(cid)
+    assert lim["memory"] == {"limit": 64 * MB, "reservation": 32 * MB, "swap": 96 * MB}
+    assert lim["cpu"] == {"shares": 512, "quota": 25000, "period": 50000, "cpus": "0", "mems": "0"}
+    assert lim["pids"] == {"limit": 33}
+    with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
+        engine.create(ContainerSpec(image="busybox", command=("true",), memory=4 * MB))
+    with pytest.raises(InvalidArgument, match="Minimum memoryswap limit should be larger"):
+        engine.create(ContainerSpec(image="busybox", command=("true",), memory=64 * MB,
+                                    memory_swap=32 * MB))
 
 
 def test_fork_loop_stops_at_the_pids_limit(engine: Engine, run: Callable[..., str]) -> None:
