@@ -222,7 +222,7 @@ def main() -> int:
                                          (info.id,))["state_json"])
         ours_rss = rss_kib(state["conmon_pid"])
         engine.rm(info.id, force=True)
-        print(f"\nidle monitor per running container (conmon, smaps_rollup):")
+        print("\nidle monitor per running container (conmon, smaps_rollup):")
         print(f"  portside: RSS {ours_rss[0]} KiB, PSS {ours_rss[1]} KiB")
         if podman is not None:
             p_rss = podman.idle_conmon()

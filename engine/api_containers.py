@@ -19,12 +19,11 @@ import fcntl
 import json
 import os
 import shutil
-import signal as signal_mod
 import sqlite3
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -33,9 +32,12 @@ from .base import EngineBase
 from .containers import lifecycle, monitor, rootfs
 from .containers.lifecycle import Op, Status
 from .containers.model import RunState, StoredConfig, to_info
+from .containers.copyup import copy_up, mkdir_in_root
 from .containers.monitor import MonitorFiles
 from .containers.names import is_full_id, new_id, random_name, validate_name
+from .containers.restart import restart_delay
 from .containers.runtime import Runtime
+from .containers.signals import signame, signum
 from .containers.spec import (EtcFiles, HostFacts, build_config, merge_env, parse_restart,
                               parse_security_opts, resolve_command)
 from .containers import caps as capmod
@@ -45,9 +47,6 @@ from .records import ContainerInfo, ContainerSpec, LogLine, Mount
 
 STOP_TIMEOUT = 10
 KILL_WAIT = 10.0
-BACKOFF_START_MS = 100
-BACKOFF_MAX_MS = 60_000
-BACKOFF_RESET_AFTER_NS = 10 * 1_000_000_000
 ACTIVE = (Status.RUNNING.value, Status.PAUSED.value)
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -505,7 +504,7 @@ class ContainersAPI(EngineBase):
         with RootDir.open(merged) as root:
             user = resolve_user(cfg.user, root.read_file("/etc/passwd"), root.read_file("/etc/group"))
             if cfg.working_dir and cfg.working_dir != "/":
-                _mkdir_in_root(root, cfg.working_dir)
+                mkdir_in_root(root, cfg.working_dir)
             sources = self._mount_sources(cfg, root)
         hostname = cfg.hostname
         _write_text(cdir / "hostname", hostname + "\n")
@@ -531,7 +530,7 @@ class ContainersAPI(EngineBase):
             elif m.type == "volume":
                 data = self._volume_store().ensure(m.source)
                 if "nocopy" not in m.options:
-                    _copy_up(root, m.destination, data)
+                    copy_up(root, m.destination, data)
                 sources[m.destination] = str(data)
         return sources
 
@@ -605,7 +604,7 @@ class ContainersAPI(EngineBase):
             return self._put(cid, name, cfg, st, st.but(status=Status.EXITED.value), event=(event, {}))
         sig = cfg.stop_signal or "SIGTERM"
         rt = self._rt(st)
-        if rt.kill(cid, _signame(sig)):
+        if rt.kill(cid, signame(sig)):
             if st.status == Status.PAUSED.value:
                 rt.resume(cid)
             if not self._wait_exit(cid, timeout):
@@ -646,12 +645,12 @@ class ContainersAPI(EngineBase):
             InvalidState: it is not running.
             InvalidArgument: an unknown signal.
         """
-        sig = _signame(signal)
+        sig = signame(signal)
         cid = self._resolve(ref)
         with self.lock(cid):
             row, cfg, st = self._sync(cid)
             lifecycle.check(st.status, Op.KILL, row["name"])
-            if sig in ("KILL", "TERM", _signame(cfg.stop_signal or "TERM")):
+            if sig in ("KILL", "TERM", signame(cfg.stop_signal or "TERM")):
                 st = self._put(cid, row["name"], cfg, st, st.but(manually_stopped=True))
             rt = self._rt(st)
             rt.kill(cid, sig)
@@ -660,7 +659,7 @@ class ContainersAPI(EngineBase):
             with self.db.tx() as c:
                 self.db.add_event(c, "container", "kill", cid,
                                   {"name": row["name"], "image": cfg.image_ref,
-                                   "signal": str(_signum(sig))})
+                                   "signal": str(signum(sig))})
             if sig == "KILL":
                 if self._wait_exit(cid, KILL_WAIT):
                     _row, _cfg, st = self._sync(cid)
@@ -771,7 +770,7 @@ class ContainersAPI(EngineBase):
             if cfg.spec.auto_remove:
                 self._remove_locked(cid, name, cfg, st, volumes=True)
                 return
-            delay_ms = self._restart_delay(cfg, st)
+            delay_ms = restart_delay(cfg.spec.restart, st)
             if delay_ms is None:
                 return
             gen = st.generation
@@ -791,19 +790,6 @@ class ContainersAPI(EngineBase):
                 _r, _c, st = self._load(cid)
                 if st.status == Status.RESTARTING.value:
                     self._put(cid, row["name"], cfg, st, st.but(status=Status.EXITED.value))
-
-    def _restart_delay(self, cfg: StoredConfig, st: RunState) -> int | None:
-        """Milliseconds to wait before a policy restart, or None for no restart."""
-        policy, max_retries = parse_restart(cfg.spec.restart)
-        if policy == "no" or st.manually_stopped:
-            return None
-        if policy == "on-failure":
-            if st.exit_code == 0 or (max_retries and st.restart_count >= max_retries):
-                return None
-        ran_ns = st.finished_ns - st.started_ns if st.started_ns else 0
-        if st.backoff_ms == 0 or ran_ns >= BACKOFF_RESET_AFTER_NS:
-            return BACKOFF_START_MS
-        return min(st.backoff_ms * 2, BACKOFF_MAX_MS)
 
     # -- rm, rename, prune ----------------------------------------------------------------
     def rm(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:
@@ -1025,9 +1011,13 @@ class ContainersAPI(EngineBase):
         Raises:
             NoSuchContainer: nothing matches.
         """
+        from .containers.inspect import inspect
         cid = self._resolve(ref)
         row, cfg, st = self._sync(cid)
-        return _inspect(self, row, cfg, st)
+        known = self.db.one("SELECT 1 FROM images WHERE id=?", (cfg.image_id,)) is not None
+        lower = ":".join(str(p) for p in self.image_store.lower_dirs(cfg.image_id)) if known else ""
+        return inspect(cid, row["name"], cfg, st, files=self.container_files(cid), lower_dirs=lower,
+                       runtime=self._rt(st).name)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -1065,28 +1055,6 @@ def _log_size(cfg: StoredConfig) -> int | None:
     return parse_size(v)
 
 
-def _signame(sig: str | int) -> str:
-    """``SIGTERM``, ``term``, ``15`` -> ``TERM``.
-
-    Raises:
-        InvalidArgument: not a signal.
-    """
-    if isinstance(sig, int) or str(sig).isdigit():
-        try:
-            return signal_mod.Signals(int(sig)).name[3:]
-        except ValueError:
-            raise InvalidArgument(f"invalid signal {sig!r}") from None
-    s = str(sig).strip().upper()
-    s = s[3:] if s.startswith("SIG") else s
-    if not hasattr(signal_mod, "SIG" + s) or s.startswith("_"):
-        raise InvalidArgument(f"invalid signal {sig!r}", hint="e.g. KILL, TERM, HUP, 9")
-    return s
-
-
-def _signum(name: str) -> int:
-    return int(getattr(signal_mod, "SIG" + name))
-
-
 def _write_json(path: Path, value: Any) -> None:
     _write_text(path, json.dumps(value))
 
@@ -1096,174 +1064,6 @@ def _write_text(path: Path, text: str) -> None:
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def _mkdir_in_root(root: Any, path: str) -> None:
-    """Create ``path`` (and parents) inside a container root, never leaving it."""
-    from .containers.copy import CopyError
-    parts = [p for p in path.split("/") if p and p != "."]
-    for i in range(1, len(parts) + 1):
-        sub = "/" + "/".join(parts[:i])
-        try:
-            with root.resolve(sub, must_exist=False) as r:
-                if r.exists:
-                    continue
-                os.mkdir(r.name, 0o755, dir_fd=r.dirfd)
-        except FileExistsError:
-            continue
-        except (CopyError, OSError) as err:
-            raise InvalidArgument(f"cannot create the working directory {path} in the container: {err}",
-                                  hint="choose another -w directory") from err
-
-
-def _copy_up(root: Any, dest: str, data: Path) -> None:
-    """Copy the image's files at ``dest`` into an empty volume (Docker's copy-up).
-
-    ``dest`` is resolved inside the container root (never following a
-    symlink out of it); symlinks are copied as links, devices and FIFOs are
-    skipped, owners, modes and times are kept.
-    """
-    from .containers.copy import CopyError
-    try:
-        if any(os.scandir(data)):
-            return
-    except OSError:
-        return
-    try:
-        with root.resolve(dest, must_exist=False) as r:
-            if not r.is_dir:
-                return
-            _copy_dir(f"/proc/self/fd/{r.fd}", str(data))
-    except (CopyError, OSError):
-        return
-
-
-def _copy_dir(src: str, dst: str) -> None:
-    for entry in os.scandir(src):
-        s_path, d_path = os.path.join(src, entry.name), os.path.join(dst, entry.name)
-        st = entry.stat(follow_symlinks=False)
-        if entry.is_symlink():
-            os.symlink(os.readlink(s_path), d_path)
-        elif entry.is_dir(follow_symlinks=False):
-            os.mkdir(d_path)
-            _copy_dir(s_path, d_path)
-        elif entry.is_file(follow_symlinks=False):
-            shutil.copyfile(s_path, d_path, follow_symlinks=False)
-        else:
-            continue
-        os.lchown(d_path, st.st_uid, st.st_gid)
-        if not entry.is_symlink():
-            os.chmod(d_path, st.st_mode & 0o7777)
-            os.utime(d_path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    root_st = os.stat(src)
-    os.chown(dst, root_st.st_uid, root_st.st_gid)
-    os.chmod(dst, root_st.st_mode & 0o7777)
-
-
-def _rfc3339(ns: int) -> str:
-    if not ns:
-        return "0001-01-01T00:00:00Z"
-    t = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
-
-
-def _inspect(api: ContainersAPI, row: sqlite3.Row, cfg: StoredConfig, st: RunState) -> dict[str, Any]:
-    spec = cfg.spec
-    cid = row["id"]
-    files = api.container_files(cid)
-    upper, work, merged = rootfs.layout(api.paths.container(cid))
-    policy, retries = parse_restart(spec.restart)
-    lower = ":".join(str(p) for p in api.image_store.lower_dirs(cfg.image_id)) \
-        if api.db.one("SELECT 1 FROM images WHERE id=?", (cfg.image_id,)) else ""
-    cdir = api.paths.container(cid)
-    mounts = []
-    for m in spec.mounts:
-        entry: dict[str, Any] = {"Type": m.type, "Source": m.source, "Destination": m.destination,
-                                 "Mode": "ro" if m.read_only else "", "RW": not m.read_only,
-                                 "Propagation": next((o for o in m.options if "private" in o or
-                                                      "shared" in o or "slave" in o),
-                                                     "rprivate" if m.type == "bind" else "")}
-        if m.type == "volume":
-            entry["Name"] = m.source
-            entry["Driver"] = "local"
-        mounts.append(entry)
-    return {
-        "Id": cid,
-        "Created": _rfc3339(cfg.created_ns),
-        "Path": cfg.argv[0] if cfg.argv else "",
-        "Args": list(cfg.argv[1:]),
-        "State": {
-            "Status": st.status,
-            "Running": st.status in ACTIVE,
-            "Paused": st.status == Status.PAUSED.value,
-            "Restarting": st.status == Status.RESTARTING.value,
-            "OOMKilled": st.oom_killed,
-            "Dead": False,
-            "Pid": st.pid if st.status in ACTIVE else 0,
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": _rfc3339(st.started_ns),
-            "FinishedAt": _rfc3339(st.finished_ns),
-        },
-        "Image": cfg.image_id,
-        "ResolvConfPath": str(cdir / "resolv.conf"),
-        "HostnamePath": str(cdir / "hostname"),
-        "HostsPath": str(cdir / "hosts"),
-        "LogPath": str(files.log),
-        "Name": "/" + row["name"],
-        "RestartCount": st.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "HostConfig": {
-            "Binds": [f"{m.source}:{m.destination}" + (":ro" if m.read_only else "")
-                      for m in spec.mounts if m.type in ("bind", "volume") and m.source],
-            "NetworkMode": spec.network,
-            "PortBindings": {},
-            "RestartPolicy": {"Name": "" if policy == "no" else policy, "MaximumRetryCount": retries},
-            "AutoRemove": spec.auto_remove,
-            "CapAdd": list(spec.cap_add) or None,
-            "CapDrop": list(spec.cap_drop) or None,
-            "Dns": list(spec.dns),
-            "ExtraHosts": list(spec.add_hosts) or None,
-            "Privileged": spec.privileged,
-            "ReadonlyRootfs": spec.read_only,
-            "SecurityOpt": list(spec.security_opt) or None,
-            "Tmpfs": {m.destination: ",".join(m.options) for m in spec.mounts if m.type == "tmpfs"} or None,
-            "LogConfig": {"Type": "k8s-file", "Config": dict(spec.log_opts)},
-            "Memory": spec.memory or 0,
-            "NanoCpus": int((spec.cpus or 0) * 1e9),
-            "PidsLimit": spec.pids_limit,
-            "ShmSize": 64 << 20,
-            "Runtime": os.path.basename(api.db.get_setting("runtime") or "runc"),
-        },
-        "GraphDriver": {"Name": "overlay",
-                        "Data": {"LowerDir": lower, "UpperDir": str(upper), "WorkDir": str(work),
-                                 "MergedDir": str(merged)}},
-        "Mounts": mounts,
-        "Config": {
-            "Hostname": cfg.hostname,
-            "Domainname": "",
-            "User": cfg.user,
-            "AttachStdin": False,
-            "AttachStdout": not spec.interactive,
-            "AttachStderr": not spec.interactive,
-            "Tty": spec.tty,
-            "OpenStdin": spec.interactive,
-            "StdinOnce": False,
-            "Env": list(cfg.env),
-            "Cmd": list(spec.command) if spec.command else None,
-            "Image": cfg.image_ref,
-            "Volumes": {v: {} for v in cfg.image_volumes} or None,
-            "WorkingDir": cfg.working_dir,
-            "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
-            "Labels": dict(spec.labels),
-            "StopSignal": cfg.stop_signal or "SIGTERM",
-        },
-        "NetworkSettings": {"Ports": {}, "Networks": {}},
-    }
 
 
 __all__ = ["ContainersAPI"]
