@@ -41,7 +41,7 @@ class ListsChanged(Message):
 
 WIDE = 150          # columns from which list and detail sit side by side
 TIME_REFRESH = 30.0  # seconds between redraws of "5m ago" style cells
-CPU_EVERY = 2.0      # seconds between CPU samples of the visible running rows
+CPU_EVERY = 3.0      # seconds between CPU samples of the visible running rows
 
 
 class MainScreen(Screen[None]):

@@ -3,8 +3,8 @@
 With the engine's event log, one thread follows it (one indexed query per
 poll, see ``Engine.follow_events``) and marks which lists an event touches;
 the lister fetches only those lists, at most a few times a second. A full
-re-list still runs every few seconds, because some changes (a container
-exiting on its own) are only noticed when somebody reads the state. Without
+re-list still runs every ten seconds, as a safety net: a change whose event
+was lost (a process killed mid-way) still shows. Without
 an event log every list is fetched each poll and compared. Either way only
 lists that differ from last time are reported.
 """
@@ -34,7 +34,7 @@ EVENT_LISTS: dict[str, tuple[str, ...]] = {
 class EngineWatch:
     """:meth:`follow` in one thread, :meth:`poll` in another."""
 
-    def __init__(self, engine: Any, *, full_every: float = 3.0,
+    def __init__(self, engine: Any, *, full_every: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.full_every = full_every

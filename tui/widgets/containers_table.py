@@ -20,7 +20,7 @@ def _status(c: ContainerInfo) -> Cell:
     if st.status == "created":
         since = None
     text, style = status_text(st.status, st.exit_code, since)
-    return Cell(text, (STATUS_ORDER.get(st.status, 9), -timestamp(since)), style)
+    return Cell(text, (STATUS_ORDER.get(st.status, 9), -timestamp(since or c.created)), style)
 
 
 def _command(c: ContainerInfo) -> Cell:
@@ -122,11 +122,20 @@ class ContainersTable(ResourceTable[ContainerInfo]):
                 and self.records[r.key.value].status in ("running", "paused")]
 
     def set_cpu(self, samples: dict[str, float]) -> None:
-        for cid, pct in samples.items():
-            self.cpu.setdefault(cid, deque(maxlen=SPARK_WIDTH)).append(pct)
+        """New CPU samples: only the sampled rows' CPU cells change."""
         for cid in [k for k in self.cpu if k not in self.records]:
             del self.cpu[cid]
-        self.refresh_rows()
+        col = self._column("cpu")
+        for cid, pct in samples.items():
+            record = self.records.get(cid)
+            self.cpu.setdefault(cid, deque(maxlen=SPARK_WIDTH)).append(pct)
+            old = self._cells.get(cid)
+            if record is None or old is None:
+                continue
+            cells = self._row_cells(record)
+            if not old[col].same(cells[col]):
+                self.update_cell(cid, "cpu", cells[col])
+                self._cells[cid] = old[:col] + (cells[col],) + old[col + 1:]
 
     def label_of(self, key: str) -> str:
         c = self.records.get(key)

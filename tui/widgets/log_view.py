@@ -46,6 +46,11 @@ def _cancelled() -> bool:
     return get_current_worker().is_cancelled
 
 
+def _cancelled_yielding() -> bool:
+    time.sleep(0.0005)          # let the UI thread have the GIL between blocks
+    return get_current_worker().is_cancelled
+
+
 class LogView(ScrollView, can_focus=True):
     """Rows of a LogModel, drawn on demand."""
 
@@ -132,7 +137,7 @@ class LogView(ScrollView, can_focus=True):
                 self._guarded(lambda: self.scroll_to(y=self.scroll_y + shift, animate=False,
                                                      immediate=True))
         if self.following:
-            self._guarded(lambda: self.scroll_end(animate=False, immediate=True, x_axis=False))
+            self._guarded(self._to_end)
         self._wrapped = None
         self.refresh()
 
@@ -270,8 +275,14 @@ class LogView(ScrollView, can_focus=True):
 
     def action_bottom(self) -> None:
         self.following = True
-        self._guarded(lambda: self.scroll_end(animate=False, immediate=True, x_axis=False))
+        self._guarded(self._to_end)
         self.post_message(self.Moved())
+
+    def _to_end(self) -> None:
+        # Now, not after the next refresh as scroll_end does: the tail must be
+        # on the very next frame. The target moves too, so relative scrolls
+        # (k, page up) start from here.
+        self.scroll_target_y = self.scroll_y = self.max_scroll_y
 
     def action_page_down(self) -> None:  # type: ignore[override]
         self.scroll_page_down(animate=False)
@@ -378,6 +389,7 @@ class LogPane(Vertical):
         self.model: LogModel | None = None
         self.mode = "search"
         self._lock = threading.Lock()
+        self._painted = threading.Event()      # the first screenful is on screen
         self._appended = 0
         self._grew_posted = False
         self._filter_posted = False
@@ -460,11 +472,18 @@ class LogPane(Vertical):
         index = self.index
         assert index is not None
 
+        painted = self._painted
+        painted.clear()
+
         def scan() -> None:
-            # The first screenful first, so the tail shows at once.
+            # The first screenful first, so the tail shows at once; the rest
+            # only once that is on screen, and giving way to the UI between
+            # blocks (the scan is Python work: it holds the GIL while it runs).
             index.scan_backward(cancel=_cancelled, until_lines=FIRST_SCREEN)
             self._post_grew()
-            index.scan_backward(cancel=_cancelled, progress=lambda _p: self._post_grew())
+            painted.wait(1.0)
+            index.scan_backward(cancel=_cancelled_yielding,
+                                progress=lambda _p: self._post_grew())
             self._post_grew()
 
         self._call(scan, "log-scan", "Reading the log")
@@ -496,6 +515,8 @@ class LogPane(Vertical):
     def on_log_pane_grew(self, event: Grew) -> None:
         event.stop()
         self._grew_posted = False
+        if not self._painted.is_set():
+            self.call_after_refresh(self._painted.set)
         index, view = self.index, self.view
         if index is None:
             return
