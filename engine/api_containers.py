@@ -123,13 +123,19 @@ class ContainersAPI(EngineBase):
             new = self._observed(cid, st)
             if new is None:
                 return row, cfg, st
-            if self._save(cid, row["name"], cfg, st, new, events=_exit_events(new)):
+            events = _exit_events(new) if st.status in ACTIVE else []
+            if self._save(cid, row["name"], cfg, st, new, events=events):
                 self._after_exit_observed(cid, st, new)
                 return self._load(cid)
         return self._load(cid)
 
     def _observed(self, cid: str, st: RunState) -> RunState | None:
         """The state the monitor's files imply, if it differs from ``st``."""
+        if st.status == Status.RESTARTING.value:
+            if monitor.alive(st.waiter_pid, st.waiter_start, self.paths.proc):
+                return None
+            return st.but(status=Status.EXITED.value,
+                          error="the restart was interrupted (its waiting process ended)")
         if st.status not in ACTIVE:
             return None
         files = self.container_files(cid)
@@ -222,7 +228,8 @@ class ContainersAPI(EngineBase):
         for row in rows:
             cfg = StoredConfig.from_json(row["config_json"])
             st = RunState.from_json(row["state_json"])
-            if st.status in ACTIVE and self._observed(row["id"], st) is not None:
+            if (st.status in ACTIVE or st.status == Status.RESTARTING.value) \
+                    and self._observed(row["id"], st) is not None:
                 try:
                     row, cfg, st = self._sync(row["id"])
                     changed = True
@@ -774,7 +781,10 @@ class ContainersAPI(EngineBase):
             if delay_ms is None:
                 return
             gen = st.generation
-            st = self._put(cid, name, cfg, st, st.but(status=Status.RESTARTING.value, backoff_ms=delay_ms))
+            me = os.getpid()
+            st = self._put(cid, name, cfg, st, st.but(
+                status=Status.RESTARTING.value, backoff_ms=delay_ms, waiter_pid=me,
+                waiter_start=monitor.proc_start_ticks(me, self.paths.proc) or 0))
         self._network_reconcile()
         time.sleep(delay_ms / 1000)
         with self.lock(cid):

@@ -88,6 +88,10 @@ class RunState:
     # whether someone else started or stopped the container meanwhile.
     backoff_ms: int = 0
     generation: int = 0
+    # The process sleeping through the back-off before a policy restart
+    # (conmon's exit command); if it dies, the restart is off.
+    waiter_pid: int = 0
+    waiter_start: int = 0
     # The runtime binary this run was created with (a later PORTSIDE_RUNTIME
     # must not send its stop or delete to another runtime's state).
     runtime: str = ""

@@ -602,3 +602,20 @@ def test_runtime_is_remembered_per_run(engine: Engine, make: Callable[..., str])
     cid = make("sleep", "300")
     st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
     assert st["runtime"] == engine.runtime.path
+
+
+def test_restart_backoff_waiter_killed_leaves_it_exited(engine: Engine, make: Callable[..., str]) -> None:
+    import json
+    cid = make("sh", "-c", "exit 1", restart="always")
+    # Wait until a back-off is long enough to catch the waiter sleeping.
+    def waiting() -> bool:
+        st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
+        return st["status"] == "restarting" and st["backoff_ms"] >= 800 and st["waiter_pid"] > 0
+    _wait_for(waiting, timeout=30)
+    st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
+    os.kill(st["waiter_pid"], signal.SIGKILL)
+    _wait_for(lambda: not _pid_alive(st["waiter_pid"]))
+    info = engine.container(cid)
+    assert info.status == "exited" and "interrupted" in info.state.error
+    time.sleep(1.5)
+    assert engine.container(cid).status == "exited"       # and nothing restarts it
