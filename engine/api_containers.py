@@ -176,10 +176,12 @@ class ContainersAPI(EngineBase):
               events: list[tuple[str, dict[str, str]]] = ()) -> bool:  # type: ignore[assignment]
         """Write ``new`` if the stored state is still ``old`` (compare-and-swap), with its events."""
         with self.db.tx() as c:
-            cur = c.execute("UPDATE containers SET status=?, state_json=? WHERE id=? AND state_json=?",
-                            (new.status, new.to_json(), cid, old.to_json()))
-            if cur.rowcount != 1:
+            # BEGIN IMMEDIATE holds the write lock: read, compare and write are atomic.
+            row = c.execute("SELECT state_json FROM containers WHERE id=?", (cid,)).fetchone()
+            if row is None or RunState.from_json(row["state_json"]) != old:
                 return False
+            c.execute("UPDATE containers SET status=?, state_json=? WHERE id=?",
+                      (new.status, new.to_json(), cid))
             for action, attrs in ([event] if event else []) + list(events):
                 self.db.add_event(c, "container", action, cid,
                                   {"name": name, "image": cfg.image_ref, **attrs})
@@ -823,7 +825,9 @@ class ContainersAPI(EngineBase):
         with lock:
             row, cfg, st = self._sync(cid)
             name = row["name"]
-            lifecycle.check(st.status, Op.FORCE_REMOVE if force else Op.REMOVE, name)
+            # "removing" while we hold the lock means a remover died half-way: finish its job.
+            if st.status != Status.REMOVING.value:
+                lifecycle.check(st.status, Op.FORCE_REMOVE if force else Op.REMOVE, name)
             if st.status in ACTIVE:
                 rt = self._rt(st)
                 rt.kill(cid, "KILL", all=True)

@@ -619,3 +619,16 @@ def test_restart_backoff_waiter_killed_leaves_it_exited(engine: Engine, make: Ca
     assert info.status == "exited" and "interrupted" in info.state.error
     time.sleep(1.5)
     assert engine.container(cid).status == "exited"       # and nothing restarts it
+
+
+def test_rm_finishes_a_removal_that_crashed(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("true")
+    engine.wait(cid, timeout=10)
+    with engine.db.tx() as c:        # what a portside killed inside rm leaves behind
+        c.execute("UPDATE containers SET status='removing', state_json=json_set(state_json, "
+                  "'$.status', 'removing') WHERE id=?", (cid,))
+    assert engine.container(cid).status == "removing"
+    assert "Removal In Progress" in cli(engine, "ps", "-a", "--filter", f"id={cid}").stdout
+    engine.rm(cid)
+    with pytest.raises(NoSuchContainer):
+        engine.container(cid)
