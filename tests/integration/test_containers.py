@@ -632,3 +632,18 @@ def test_rm_finishes_a_removal_that_crashed(engine: Engine, make: Callable[..., 
     engine.rm(cid)
     with pytest.raises(NoSuchContainer):
         engine.container(cid)
+
+
+def test_stop_and_rm_racing_end_consistent(engine: Engine, make: Callable[..., str]) -> None:
+    for _ in range(3):
+        cid = make("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
+        base = [sys.executable, "-m", "tui", "--root", str(engine.paths.root), "--run-dir", str(engine.paths.run)]
+        procs = [subprocess.Popen(base + args + [cid], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for args in (["stop", "-t", "5"], ["rm", "-f"], ["kill"], ["restart", "-t", "1"])]
+        codes = [p.wait(60) for p in procs]
+        assert codes[1] == 0                                   # rm -f always wins in the end
+        with pytest.raises(NoSuchContainer):
+            engine.container(cid)
+        assert not engine.paths.container(cid).exists()
+        assert engine.runtime.state(cid) is None
+        assert str(engine.paths.container(cid)) not in Path("/proc/self/mountinfo").read_text()
