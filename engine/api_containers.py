@@ -489,12 +489,11 @@ class ContainersAPI(EngineBase):
             runtime.start(cid)
         except BaseException as err:
             code = getattr(err, "exit_code", 125) if isinstance(err, EngineError) else 125
+            failed = self._put(cid, name, cfg, st, st.but(exit_code=code, error=str(err)))
             try:
-                runtime.delete(cid, force=True)
+                self._release_locked(cid, name, cfg, failed)
             except EngineError:
-                pass
-            self._release_locked(cid, name, cfg,
-                                 self._put(cid, name, cfg, st, st.but(exit_code=code, error=str(err))))
+                pass                  # the start error is what the user needs; a listing retries
             raise
         new = st.but(status=Status.RUNNING.value, pid=launched.container_pid, exit_code=0,
                      started_ns=started_ns, finished_ns=0, oom_killed=False,
