@@ -117,6 +117,13 @@ class RuncBundle:
 
     def close(self) -> None:
         rootfs.unmount(self.dir)
+        # runc removes each run's cgroup; the parent made for the bench goes too.
+        import glob
+        for d in glob.glob("/sys/fs/cgroup/*/portside-bench") + glob.glob("/sys/fs/cgroup/portside-bench"):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def minimal_config() -> dict:  # type: ignore[type-arg]
