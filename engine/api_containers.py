@@ -397,6 +397,10 @@ class ContainersAPI(EngineBase):
         if "max-size" in spec.log_opts:
             from .containers.mounts import parse_size
             parse_size(spec.log_opts["max-size"])
+        if spec.log_opts.get("max-file", "1") != "1":
+            # conmon 2.1 replaces the log when it reaches max-size; it keeps no older files.
+            raise InvalidArgument("log option max-file is not supported: the monitor keeps one log file",
+                                  hint="use --log-opt max-size=... alone (or max-file=1)")
 
     def _insert(self, cid: str, name: str | None, cfg: StoredConfig) -> str:
         st = RunState()

@@ -647,3 +647,12 @@ def test_stop_and_rm_racing_end_consistent(engine: Engine, make: Callable[..., s
         assert not engine.paths.container(cid).exists()
         assert engine.runtime.state(cid) is None
         assert str(engine.paths.container(cid)) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_log_max_file_beyond_one_is_refused(engine: Engine) -> None:
+    from engine import InvalidArgument
+    with pytest.raises(InvalidArgument, match="max-file"):
+        engine.create(ContainerSpec(image="busybox", command=("true",), log_opts={"max-file": "3"},
+                                    name="max-file-3"))
+    with pytest.raises(NoSuchContainer):
+        engine.container("max-file-3")                     # refused before anything was made
