@@ -348,6 +348,7 @@ def follow(engine: Engine, seconds: float) -> dict[str, Any]:
                 "behind_at_end_lines": total - shown,
                 "key_latency_ms_median": round(1000 * statistics.median(lat), 1),
                 "key_latency_ms_worst": round(1000 * max(lat), 1),
+                "key_latency_ms_worst5": [round(1000 * x) for x in sorted(lat)[-5:]],
                 "keys": len(lat),
                 "rss_mb": round(psutil.Process().memory_info().rss / 1e6, 1),
             })

@@ -39,6 +39,7 @@ from .log_model import LineMatcher, LogModel, compile_pattern
 
 FOLLOW_POLL = 0.2
 FIRST_SCREEN = 500
+STRIP_CACHE = 200
 MAX_WIDTH = 20_000
 
 
@@ -102,7 +103,10 @@ class LogView(ScrollView, can_focus=True):
         self.search: re.Pattern[str] | None = None
         self.current_match: int | None = None        # index line number
         self.highlights: tuple[HighlightRule, ...] = ()
-        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        # Small on purpose: a few screens. Every Strip carries its own caches
+        # (a dozen GC-tracked objects), and long-lived ones end up in the
+        # oldest GC generation, whose collections stall the UI.
+        self._strips: LRUCache[int, Strip] = LRUCache(STRIP_CACHE)
         self._wrapped: tuple[Any, list[Strip]] | None = None
         self._widest = 0
         self._follow_guard = False
