@@ -5,6 +5,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from textual.app import ComposeResult
 from textual.screen import Screen
 
@@ -151,4 +153,27 @@ def test_toggles_long_lines_and_save(engine: Engine, log_file: Path, tmp_path: P
             await pilot.press("enter")
             await wait_for(pilot, lambda: out.exists() and out.read_text().count("\n") == 3)
             assert "2024-05-01T12:00:00" in out.read_text()
+    run(go)
+
+
+def test_index_stays_bounded(engine: Engine, log_file: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import tui.widgets.log_view as log_view
+    monkeypatch.setattr(log_view, "MAX_LINES", 1000)
+    pad = "x" * 2000                # 2 kB lines: the file spans several scan blocks
+    write_log(log_file, [("stdout", f"old {i} {pad}") for i in range(1500)])
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: pane._scan_done)
+            first = pane.index
+            assert first is not None and 1000 <= len(first) < 1500
+            assert "newest" in str(pane.query_one(".log-status").render())
+            write_log(log_file, [("stdout", f"new {i} {pad}") for i in range(1200)])
+            await wait_for(pilot, lambda: pane.index is not first and pane._scan_done)
+            assert len(pane.index) < 2000                           # type: ignore[arg-type]
+            await wait_for(pilot, lambda: "new 1199" in screen_text(pane.view))
     run(go)

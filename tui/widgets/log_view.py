@@ -40,6 +40,10 @@ from .log_model import LineMatcher, LogModel, compile_pattern
 FOLLOW_POLL = 0.2
 FIRST_SCREEN = 500
 STRIP_CACHE = 200
+# The pane keeps at most this many lines indexed (8 bytes each), the newest;
+# a log that grows past twice as many is re-opened at its tail. Memory stays
+# bounded however big the log and however long the app follows it.
+MAX_LINES = 5_000_000
 MAX_WIDTH = 20_000
 
 
@@ -380,6 +384,9 @@ class LogPane(Vertical):
     class FilterProgress(Message):
         """The filter thread tested more lines."""
 
+    class Trim(Message):
+        """The index passed its bound: re-open the log at its tail."""
+
     class Found(Message):
         def __init__(self, line_no: int | None, forward: bool) -> None:
             super().__init__()
@@ -389,6 +396,8 @@ class LogPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.key: str | None = None
+        self.path: Path | None = None
+        self._scan_done = False
         self.index: LineIndex | None = None
         self.model: LogModel | None = None
         self.mode = "search"
@@ -436,6 +445,8 @@ class LogPane(Vertical):
         if self.index is not None:
             self.index.close()
         self.key = key
+        self.path = path
+        self._scan_done = False
         self.index = LineIndex(path)
         self.model = LogModel(self.index)
         self._known = 0
@@ -486,8 +497,10 @@ class LogPane(Vertical):
             index.scan_backward(cancel=_cancelled, until_lines=FIRST_SCREEN)
             self._post_grew()
             painted.wait(1.0)
-            index.scan_backward(cancel=_cancelled_yielding,
+            index.scan_backward(cancel=_cancelled_yielding, until_lines=MAX_LINES,
                                 progress=lambda _p: self._post_grew())
+            if not get_current_worker().is_cancelled:
+                self._scan_done = True      # whole file, or the newest MAX_LINES
             self._post_grew()
 
         self._call(scan, "log-scan", "Reading the log")
@@ -503,6 +516,9 @@ class LogPane(Vertical):
                     added = index.append()
                     self._appended += added
                 if added:
+                    if len(index) > 2 * MAX_LINES:
+                        self.post_message(self.Trim())
+                        return
                     model = self.model
                     if model is not None and model.filter is not None and model.filter_done:
                         model.run_filter(cancel=_cancelled)
@@ -515,6 +531,18 @@ class LogPane(Vertical):
         if not self._grew_posted:
             self._grew_posted = True
             self.post_message(self.Grew())
+
+    def on_log_pane_trim(self, event: Trim) -> None:
+        event.stop()
+        if self.key is None or self.model is None:
+            return
+        search = self.view.search.pattern if self.view.search else ""
+        flt = self.model.filter.pattern if self.model.filter else ""
+        self.open_path(self.path, self.key)
+        if flt:
+            self.set_filter(flt)
+        if search:
+            self.view.search = compile_pattern(search)
 
     def on_log_pane_grew(self, event: Grew) -> None:
         event.stop()
@@ -545,10 +573,14 @@ class LogPane(Vertical):
         if front > 0 and not view.following:
             view.invalidate()
         prog = index.progress()
-        self._scan_note = "" if prog.done else \
-            f"indexing {100 * prog.scanned // max(1, prog.total)}%"
-        if prog.done and filtering and self.model is not None and not self.model.filter_done \
-                and not self._worker_running("log-filter"):
+        if prog.done:
+            self._scan_note = ""
+        elif self._scan_done:
+            self._scan_note = f"the newest {len(index):,} (older lines not loaded)"
+        else:
+            self._scan_note = f"indexing {100 * prog.scanned // max(1, prog.total)}%"
+        if self._scan_done and filtering and self.model is not None \
+                and not self.model.filter_done and not self._worker_running("log-filter"):
             self._run_filter()
         self._status()
 
@@ -578,7 +610,8 @@ class LogPane(Vertical):
         model, index = self.model, self.index
         if model is None or index is None:
             return
-        if not index.complete:
+        if not self._scan_done:
+            # Line numbers settle once the backward scan is over.
             self._filter_note = f"filter /{model.filter.pattern if model.filter else ''}/ " \
                                 "(waiting for the index)"
             return
@@ -704,7 +737,7 @@ class LogPane(Vertical):
             else:
                 self.view.show_line(line_no)
 
-        if not index.complete:
+        if not self._scan_done:
             self.app.notify("the log is still being indexed; jumping within what is indexed",
                             timeout=3)
         self.app.engine_call(run, done=done, title="Finding the time")  # type: ignore[attr-defined]
