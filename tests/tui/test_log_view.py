@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,4 +177,32 @@ def test_index_stays_bounded(engine: Engine, log_file: Path,
             await wait_for(pilot, lambda: pane.index is not first and pane._scan_done)
             assert len(pane.index) < 2000                           # type: ignore[arg-type]
             await wait_for(pilot, lambda: "new 1199" in screen_text(pane.view))
+    run(go)
+
+
+def test_merged_logs_in_time_order_with_names(engine: Engine, tmp_path: Path) -> None:
+    a = write_log(tmp_path / "a.log", [("stdout", f"a{i}") for i in range(0, 10, 2)])
+    # b's lines fall between a's: one second later each
+    b = write_log(tmp_path / "b.log", [("stderr", f"b{i}") for i in range(1, 10, 2)],
+                  start=T0 + timedelta(seconds=0.5))
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            pane.open_merged([("ka", "web", a), ("kb", "db", b)])
+            view = pane.view
+            await wait_for(pilot, lambda: view.rows == 10)
+            texts = [text_at(view, y).split()[-1] for y in range(10)]
+            assert texts == ["a0", "b1", "a2", "b3", "a4", "b5", "a6", "b7", "a8", "b9"]
+            assert text_at(view, 1).startswith("▌db b1")
+            write_log(a, [("stdout", "a-late")], start=T0 + timedelta(seconds=60))
+            await wait_for(pilot, lambda: view.rows == 11)
+            assert "a-late" in screen_text(view)
+            pane.set_filter("b")
+            await wait_for(pilot, lambda: view.rows == 5)
+            pane.show("container", "kb")                 # one of the merged: stays merged
+            assert pane.merged is not None
+            pane.show("container", "other")              # any other: back to one log
+            assert pane.merged is None
     run(go)

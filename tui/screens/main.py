@@ -213,6 +213,18 @@ class MainScreen(Screen[None]):
     def on_resource_table_changed(self, event: ResourceTable.Changed) -> None:
         self.poll_now()
 
+    def on_containers_table_merge_logs(self, event: ContainersTable.MergeLogs) -> None:
+        from ..widgets.log_view import LogPane, log_path_of
+        table = self.lists.table("containers")
+        assert table is not None
+        logs = [(k, table.label_of(k), log_path_of(self.app, k)) for k in event.keys]
+        self.detail.select_tab("logs")
+        if not self.has_class("-zoom"):
+            self.action_zoom()
+        pane = self.detail.query_one(LogPane)
+        pane.open_merged(logs)
+        self.call_after_refresh(self.detail.focus_view)
+
     def on_images_table_show_tab(self, event: ImagesTable.ShowTab) -> None:
         self.detail.select_tab(event.tab)
         self.call_after_refresh(self.detail.focus_view)

@@ -82,8 +82,16 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         Binding("e", "exec_shell", "Shell", id="container.exec"),
         Binding("a", "attach", "Attach", show=False, id="container.attach"),
         Binding("n", "run_new", "Run new", show=False, id="container.run"),
+        Binding("L", "merge_logs", "Merged logs", show=False, id="container.merged_logs"),
         Binding("P", "prune", "Prune", show=False, id="container.prune"),
     ]
+
+    class MergeLogs(Message):
+        """Show the logs of these containers merged by time."""
+
+        def __init__(self, keys: list[str]) -> None:
+            super().__init__()
+            self.keys = keys
 
     class RunRequested(Message):
         """Open the run dialog (prefilled from a container's image, if any)."""
@@ -279,6 +287,13 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             return
         self.app.notify("detach with ctrl+p ctrl+q", timeout=3)
         self.app.run_in_terminal(self.app.portside_argv("attach", key))  # type: ignore[attr-defined]
+
+    def action_merge_logs(self) -> None:
+        keys = self.targets()
+        if len(keys) < 2:
+            self.app.notify("mark two or more containers with space first", severity="warning")
+            return
+        self.post_message(self.MergeLogs(keys))
 
     def action_run_new(self) -> None:
         c = self.current

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 from array import array
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from engine.containers.log_format import PARTIAL_MARKERS
@@ -166,6 +167,16 @@ class LineMatcher:
         return None
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One row of the logs pane."""
+
+    line_no: int                 # the row's identity for search marks
+    line: LogLine | None         # None: not a log record, see ``raw``
+    raw: str = ""
+    source: int = -1             # merged logs: which container (index into the sources)
+
+
 class LogModel:
     """Rows of the logs pane: every line of the index, or only those a filter keeps.
 
@@ -204,6 +215,16 @@ class LogModel:
     def line(self, row: int) -> LogLine | None:
         i = self.line_no(row)
         return self.index.read_line(i) if i is not None else None
+
+    def entry(self, row: int) -> Entry | None:
+        """What row ``row`` shows; None past the end."""
+        i = self.line_no(row)
+        if i is None:
+            return None
+        line = self.index.read_line(i)
+        if line is None:        # not a k8s-file record: its raw bytes
+            return Entry(i, None, self.index.read_raw(i, 4096).decode("utf-8", "replace"))
+        return Entry(i, line)
 
     # -- filter ----------------------------------------------------------------------
     def set_filter(self, pattern: re.Pattern[str] | None) -> None:
@@ -244,6 +265,131 @@ class LogModel:
         for row in range(len(self)):
             if cancel is not None and row % 4096 == 0 and cancel():
                 return
+            line = self.line(row)
+            if line is not None:
+                yield line
+
+
+class MergedModel:
+    """The newest lines of several logs, merged by time, in memory (bounded).
+
+    For a handful of containers watched together: each log's last
+    ``tail`` lines to start with, then what is appended, at most ``keep``
+    lines in all. Filter and search run over this buffer.
+    """
+
+    def __init__(self, indexes: list[LineIndex], *, tail: int = 2000, keep: int = 50_000) -> None:
+        self.indexes = indexes
+        self.keep = keep
+        self.tail = tail
+        self.rows: list[tuple[LogLine, int]] = []
+        self.filter: re.Pattern[str] | None = None
+        self.matches: list[int] = []
+        self.filter_done = True
+        self.dropped = 0                 # rows dropped off the front so far
+        self._seen = [0] * len(indexes)  # lines of each index already taken
+        self._lock = threading.Lock()
+        self.loaded = False
+
+    def load(self, cancel: Cancel | None = None) -> None:
+        """The last ``tail`` lines of each log (a worker thread calls this once)."""
+        batch: list[tuple[LogLine, int]] = []
+        for src, index in enumerate(self.indexes):
+            index.scan_backward(cancel=cancel, until_lines=self.tail)
+            n = len(index)
+            for i in range(max(0, n - self.tail), n):
+                line = index.read_line(i)
+                if line is not None:
+                    batch.append((line, src))
+            self._seen[src] = n
+        self._add(batch)
+        self.loaded = True
+
+    def poll(self) -> int:
+        """Take lines appended since the last call; returns how many rows were added."""
+        batch: list[tuple[LogLine, int]] = []
+        for src, index in enumerate(self.indexes):
+            index.append()
+            n = len(index)
+            start = max(self._seen[src], n - self.keep)
+            for i in range(start, n):
+                line = index.read_line(i)
+                if line is not None:
+                    batch.append((line, src))
+            self._seen[src] = n
+        return self._add(batch)
+
+    def _add(self, batch: list[tuple[LogLine, int]]) -> int:
+        if not batch:
+            return 0
+        batch.sort(key=lambda item: item[0].time)
+        with self._lock:
+            late = bool(self.rows) and batch[0][0].time < self.rows[-1][0].time
+            self.rows.extend(batch)
+            if late:        # a log lagged behind the others: keep time order
+                self.rows.sort(key=lambda item: item[0].time)
+            extra = len(self.rows) - self.keep
+            if extra > 0:
+                del self.rows[:extra]
+                self.dropped += extra
+            if self.filter is not None:
+                self._refilter()
+        return len(batch)
+
+    def _refilter(self) -> None:
+        pattern = self.filter
+        assert pattern is not None
+        self.matches = [i for i, (line, _src) in enumerate(self.rows)
+                        if pattern.search(visible_text(line))]
+
+    def __len__(self) -> int:
+        return len(self.matches) if self.filter is not None else len(self.rows)
+
+    def line_no(self, row: int) -> int | None:
+        with self._lock:
+            if self.filter is not None:
+                return self.matches[row] if 0 <= row < len(self.matches) else None
+            return row if 0 <= row < len(self.rows) else None
+
+    def row_of(self, line_no: int) -> int:
+        if self.filter is None:
+            return line_no
+        return bisect.bisect_left(self.matches, line_no)
+
+    def line(self, row: int) -> LogLine | None:
+        i = self.line_no(row)
+        return self.rows[i][0] if i is not None else None
+
+    def entry(self, row: int) -> Entry | None:
+        with self._lock:
+            i = self.matches[row] if self.filter is not None and 0 <= row < len(self.matches) \
+                else row if self.filter is None and 0 <= row < len(self.rows) else None
+            if i is None:
+                return None
+            line, src = self.rows[i]
+        return Entry(i, line, source=src)
+
+    def set_filter(self, pattern: re.Pattern[str] | None) -> None:
+        with self._lock:
+            self.filter = pattern
+            self.matches = []
+            if pattern is not None:
+                self._refilter()
+
+    def run_filter(self, **_: object) -> bool:
+        return True
+
+    def find(self, start: int, pattern: re.Pattern[str], *, forward: bool) -> int | None:
+        """The nearest row index (in ``rows``) after/before ``start`` whose text matches."""
+        with self._lock:
+            rng = range(start + 1, len(self.rows)) if forward else range(min(start, len(self.rows)) - 1, -1, -1)
+            for i in rng:
+                if pattern.search(visible_text(self.rows[i][0])):
+                    return i
+        return None
+
+    def iter_rows(self, cancel: Cancel | None = None) -> Iterator[LogLine]:
+        for row in range(len(self)):
             line = self.line(row)
             if line is not None:
                 yield line

@@ -9,6 +9,7 @@ screenful), one follows appends, one runs a filter or a search.
 """
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -35,7 +36,7 @@ from engine.containers.logs import LineIndex, parse_since
 
 
 from ..config import HighlightRule
-from .log_model import LineMatcher, LogModel, compile_pattern
+from .log_model import LineMatcher, LogModel, MergedModel, compile_pattern
 
 FOLLOW_POLL = 0.2
 FIRST_SCREEN = 500
@@ -44,6 +45,8 @@ STRIP_CACHE = 200
 # a log that grows past twice as many is re-opened at its tail. Memory stays
 # bounded however big the log and however long the app follows it.
 MAX_LINES = 5_000_000
+MERGE_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
+                 "bright_magenta")
 MAX_WIDTH = 20_000
 
 
@@ -100,13 +103,14 @@ class LogView(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.model: LogModel | None = None
+        self.model: LogModel | MergedModel | None = None
         self.following = True
         self.timestamps = False
         self.wrap = False
         self.search: re.Pattern[str] | None = None
         self.current_match: int | None = None        # index line number
         self.highlights: tuple[HighlightRule, ...] = ()
+        self.sources: list[tuple[str, str]] = []     # merged logs: (name, colour) each
         # Small on purpose: a few screens. Every Strip carries its own caches
         # (a dozen GC-tracked objects), and long-lived ones end up in the
         # oldest GC generation, whose collections stall the UI.
@@ -116,7 +120,7 @@ class LogView(ScrollView, can_focus=True):
         self._follow_guard = False
 
     # -- model -------------------------------------------------------------------------
-    def set_model(self, model: LogModel | None) -> None:
+    def set_model(self, model: LogModel | MergedModel | None) -> None:
         self.model = model
         self.current_match = None
         self.following = True
@@ -188,16 +192,17 @@ class LogView(ScrollView, can_focus=True):
         model = self.model
         if model is None:
             return None
-        line_no = model.line_no(row)
-        if line_no is None:
+        entry = model.entry(row)
+        if entry is None:
             return None
-        line = model.index.read_line(line_no)
+        line = entry.line
         if line is None:        # not a k8s-file record: show the raw bytes
-            raw = model.index.read_raw(line_no, 4096).decode("utf-8", "replace")
-            return Text(raw, style="dim italic", no_wrap=True)
-        return self._decorate(line.text, line.stream, line.time, line_no)
+            return Text(entry.raw, style="dim italic", no_wrap=True)
+        source = self.sources[entry.source] if 0 <= entry.source < len(self.sources) else None
+        return self._decorate(line.text, line.stream, line.time, entry.line_no, source)
 
-    def _decorate(self, text: str, stream: str, t: datetime, line_no: int) -> Text:
+    def _decorate(self, text: str, stream: str, t: datetime, line_no: int,
+                  source: tuple[str, str] | None = None) -> Text:
         body = Text.from_ansi(text, no_wrap=True) if "\x1b" in text else Text(text, no_wrap=True)
         if "\t" in text:
             body.expand_tabs(8)
@@ -215,6 +220,9 @@ class LogView(ScrollView, can_focus=True):
             out.append("▌", style="red")
         else:
             out.append("▏", style="dim")
+        if source is not None:          # merged logs: whose line this is
+            name, colour = source
+            out.append(f"{name} ", style=f"bold {colour}")
         if self.timestamps:
             local = t.astimezone()
             out.append(local.strftime("%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d} ",
@@ -397,6 +405,9 @@ class LogPane(Vertical):
         super().__init__(id=id)
         self.key: str | None = None
         self.path: Path | None = None
+        self.merged: MergedModel | None = None
+        self.merged_keys: tuple[str, ...] = ()
+        self._dropped = 0
         self._scan_done = False
         self.index: LineIndex | None = None
         self.model: LogModel | None = None
@@ -430,6 +441,10 @@ class LogPane(Vertical):
         if kind != "container" or key is None:
             self.pause()
             return
+        if self.merged is not None and key in self.merged_keys:
+            if not self._worker_running("log-follow"):
+                self._start_merged_follow()
+            return
         if key == self.key and self.index is not None:
             if not self._worker_running("log-follow"):
                 self._start_follow()
@@ -437,13 +452,11 @@ class LogPane(Vertical):
         self.open_log(key)
 
     def open_log(self, key: str) -> None:
-        self.open_path(_log_path(self.app, key), key)
+        self.open_path(log_path_of(self.app, key), key)
 
     def open_path(self, path: Path, key: str) -> None:
         """Show the k8s-file log at ``path`` (``key`` names it, e.g. a container id)."""
-        self.pause()
-        if self.index is not None:
-            self.index.close()
+        self._close()
         self.key = key
         self.path = path
         self._scan_done = False
@@ -459,6 +472,62 @@ class LogPane(Vertical):
         self._status()
         self._start_scan()
         self._start_follow()
+
+    def _close(self) -> None:
+        self.pause()
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+        if self.merged is not None:
+            for index in self.merged.indexes:
+                index.close()
+            self.merged = None
+            self.merged_keys = ()
+            self.view.sources = []
+
+    # -- several logs at once -------------------------------------------------------------
+    def open_merged(self, logs: list[tuple[str, str, Path]]) -> None:
+        """Show several logs merged by time: ``(key, name, path)`` each, coloured per name."""
+        self._close()
+        indexes = [LineIndex(path) for _key, _name, path in logs]
+        self.merged = MergedModel(indexes)
+        self.merged_keys = tuple(key for key, _name, _path in logs)
+        self.key = None
+        self._dropped = 0
+        self._search_note = self._filter_note = ""
+        self.view.search = None
+        self.view.sources = [(name, MERGE_COLOURS[i % len(MERGE_COLOURS)])
+                             for i, (_key, name, _path) in enumerate(logs)]
+        self.view.set_model(self.merged)
+        self._scan_note = "merged: " + ", ".join(name for _k, name, _p in logs)
+        self._status()
+        self._start_merged_follow()
+
+    def _start_merged_follow(self) -> None:
+        merged = self.merged
+        assert merged is not None
+
+        def follow() -> None:
+            # One thread both loads and follows: no line is taken twice.
+            worker = get_current_worker()
+            if not merged.loaded:
+                merged.load(cancel=_cancelled)
+                self._post_grew()
+            while not worker.is_cancelled:
+                if merged.poll():
+                    self._post_grew()
+                time.sleep(FOLLOW_POLL)
+
+        self._call(follow, "log-follow", "Following the logs")
+
+    def _merged_grew(self, merged: MergedModel) -> None:
+        view = self.view
+        gone, self._dropped = merged.dropped - self._dropped, merged.dropped
+        if gone and view.current_match is not None:
+            view.current_match -= gone
+        view.invalidate()
+        view.update_size(shift=-gone if merged.filter is None else 0)
+        self._status()
 
     def pause(self) -> None:
         """Stop the threads (the tab is hidden or another container is shown)."""
@@ -549,6 +618,9 @@ class LogPane(Vertical):
         self._grew_posted = False
         if not self._painted.is_set():
             self.call_after_refresh(self._painted.set)
+        if self.merged is not None:
+            self._merged_grew(self.merged)
+            return
         index, view = self.index, self.view
         if index is None:
             return
@@ -586,7 +658,7 @@ class LogPane(Vertical):
 
     # -- filter ------------------------------------------------------------------------------
     def set_filter(self, text: str) -> None:
-        model = self.model
+        model: Any = self.merged or self.model
         if model is None:
             return
         if not text:
@@ -600,7 +672,8 @@ class LogPane(Vertical):
                 return
             model.set_filter(pattern)
             self._filter_note = f"filter /{text}/"
-            self._run_filter()
+            if self.merged is None:
+                self._run_filter()
         self.view.following = True
         self.view.invalidate()
         self.view.update_size()
@@ -660,7 +733,17 @@ class LogPane(Vertical):
         self._find(start + 1 if start is not None else 0, forward=False)
 
     def _find(self, start: int, *, forward: bool) -> None:
-        index, pattern, model = self.index, self.view.search, self.model
+        merged, pattern = self.merged, self.view.search
+        if merged is not None and pattern is not None:
+            def run_merged() -> None:
+                row = merged.find(start, pattern, forward=forward)
+                while row is not None and merged.filter is not None and \
+                        not merged.filter.search(merged.rows[row][0].text):
+                    row = merged.find(row, pattern, forward=forward)
+                self.post_message(self.Found(row, forward))
+            self._call(run_merged, "log-find", "Searching the logs")
+            return
+        index, model = self.index, self.model
         if index is None or pattern is None or model is None:
             return
         self._search_note = f"searching /{pattern.pattern}/…"
@@ -711,20 +794,29 @@ class LogPane(Vertical):
     @on(LogView.Clear)
     def _clear(self, event: LogView.Clear) -> None:
         event.stop()
+        model: Any = self.merged or self.model
         if self.view.search is not None:
             self.set_search("")
-        elif self.model is not None and self.model.filter is not None:
+        elif model is not None and model.filter is not None:
             self.set_filter("")
 
     # -- time and save -----------------------------------------------------------------------
     def jump_to_time(self, text: str) -> None:
-        index = self.index
-        if index is None:
-            return
         try:
             when = parse_since(text)
         except Exception as err:
             self.app.notify(str(err), severity="error")
+            return
+        if self.merged is not None:
+            rows = self.merged.rows
+            i = bisect.bisect_left(rows, when, key=lambda item: item[0].time)
+            if i >= len(rows):
+                self.view.action_bottom()
+            else:
+                self.view.show_line(i)
+            return
+        index = self.index
+        if index is None:
             return
 
         def run() -> int:
@@ -743,7 +835,7 @@ class LogPane(Vertical):
         self.app.engine_call(run, done=done, title="Finding the time")  # type: ignore[attr-defined]
 
     def save(self, path_text: str) -> None:
-        model = self.model
+        model: Any = self.merged or self.model
         if model is None:
             return
         path = Path(path_text).expanduser()
@@ -777,8 +869,9 @@ class LogPane(Vertical):
         inp.placeholder = prompt + placeholder
         if mode == "save":
             inp.value = f"./{self.key[:12] if self.key else 'container'}.log"
-        elif mode == "filter" and self.model is not None and self.model.filter is not None:
-            inp.value = self.model.filter.pattern
+        elif mode == "filter" and (self.merged or self.model) is not None \
+                and (self.merged or self.model).filter is not None:  # type: ignore[union-attr]
+            inp.value = (self.merged or self.model).filter.pattern  # type: ignore[union-attr]
         else:
             inp.value = ""
         self.add_class("-asking")
@@ -815,7 +908,8 @@ class LogPane(Vertical):
 
     def _status(self) -> None:
         view = self.view
-        n = len(self.index) if self.index is not None else 0
+        n = len(self.index) if self.index is not None else \
+            len(self.merged.rows) if self.merged is not None else 0
         parts = ["● following" if view.following else "‖ paused (G: end)"]
         parts.append(f"{n:,} lines")
         for note in (self._scan_note, self._filter_note, self._search_note):
@@ -829,7 +923,7 @@ def _plain(index: LineIndex, line_no: int) -> str:
     return line.text if line is not None else ""
 
 
-def _log_path(app: Any, key: str) -> Path:
+def log_path_of(app: Any, key: str) -> Path:
     return Path(app.engine.container_files(key).log)
 
 
