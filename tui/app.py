@@ -163,15 +163,18 @@ class PortsideApp(App[int]):
         yield SystemCommand("Toggle light/dark theme", "F3", self.action_toggle_theme)
 
     # -- handing the terminal to a process ---------------------------------------
-    def run_in_terminal(self, argv: list[str]) -> int | None:
+    def run_in_terminal(self, argv: list[str], note: str = "") -> int | None:
         """Suspend the app, run ``argv`` on the real terminal, come back.
 
+        ``note`` is printed under the command line (e.g. how to detach).
         Returns the exit code, or None when the command could not start.
         """
         try:
             with self.suspend():
                 # A clean screen, and the command shown so users learn the CLI.
                 sys.stdout.write(f"\x1b[H\x1b[2J\x1b[2m$ {shlex.join(argv)}\x1b[0m\n")
+                if note:
+                    sys.stdout.write(f"\x1b[2m{note}\x1b[0m\n")
                 sys.stdout.flush()
                 try:
                     code = subprocess.call(argv)

@@ -204,7 +204,7 @@ def test_exec_hands_the_terminal_to_portside_exec(engine: Engine,
     async def go() -> None:
         app = make_app(engine)
         seen: list[list[str]] = []
-        app.run_in_terminal = lambda argv: seen.append(argv) or 0  # type: ignore[method-assign]
+        app.run_in_terminal = lambda argv, note="": seen.append(argv) or 0  # type: ignore
         async with app.run_test(size=(80, 24)) as pilot:
             table = await containers(app, pilot, cid)
             table.select_key(cid)

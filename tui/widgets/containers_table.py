@@ -285,8 +285,8 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         if c.status != "running":
             self.app.notify(f"{c.name} is {c.status}; start it first (u)", severity="warning")
             return
-        self.app.notify("detach with ctrl+p ctrl+q", timeout=3)
-        self.app.run_in_terminal(self.app.portside_argv("attach", key))  # type: ignore[attr-defined]
+        self.app.run_in_terminal(self.app.portside_argv("attach", key),  # type: ignore[attr-defined]
+                                 note="ctrl+p ctrl+q detaches and comes back here")
 
     def action_merge_logs(self) -> None:
         keys = self.targets()

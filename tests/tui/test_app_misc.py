@@ -1,0 +1,73 @@
+"""Volumes view, events view, theme and mouse toggles, on a real engine."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine import Engine
+from tests.tui.fixtures import run, wait_for
+from tui.app import PortsideApp
+from tui.config import Config
+from tui.screens.dialogs import ConfirmScreen, PromptScreen
+from tui.widgets.events_table import EventsTable
+from tui.widgets.volumes_table import VolumesTable
+
+
+def make_app(engine: Engine, **kw: Any) -> PortsideApp:
+    return PortsideApp(engine, Config(**kw), watch_interval=0.1)
+
+
+def test_volume_create_and_remove(engine: Engine) -> None:
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            table = app.query_one(VolumesTable)
+            assert table.has_focus
+            await pilot.press("c")
+            assert isinstance(app.screen, PromptScreen)
+            await pilot.press(*"pgdata", "enter")
+            await wait_for(pilot, lambda: "pgdata" in table.records)
+            assert [v.name for v in engine.volumes()] == ["pgdata"]
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "pgdata" not in table.records)
+            assert engine.volumes() == []
+    run(go)
+
+
+def test_events_view_is_live(images_engine: Engine) -> None:
+    async def go() -> None:
+        app = make_app(images_engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("5")
+            table = app.query_one(EventsTable)
+            await wait_for(pilot, lambda: table.row_count >= 3)
+            images_engine.tag("hello:1", "fresh:tag")
+            await wait_for(pilot, lambda: any(e.attributes.get("name") == "fresh:tag"
+                                              for e in table.records.values()))
+            await pilot.press("slash", *"fresh")
+            await wait_for(pilot, lambda: table.row_count == 1)
+    run(go)
+
+
+def test_theme_and_mouse_toggles(engine: Engine) -> None:
+    async def go() -> None:
+        app = make_app(engine, theme="textual-light", mouse=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert app.theme == "textual-light" and not app.mouse_capture
+            await pilot.press("f3")
+            assert app.current_theme.dark
+            await pilot.press("f2")
+            assert app.mouse_capture
+    run(go)
+
+
+def test_bad_theme_in_config_falls_back(engine: Engine) -> None:
+    async def go() -> None:
+        app = make_app(engine, theme="no-such-theme")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.theme == "textual-dark"
+            assert any("unknown theme" in str(n.message) for n in app._notifications)
+    run(go)
