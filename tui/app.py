@@ -13,6 +13,7 @@ import argparse
 import gc
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -176,11 +177,17 @@ class PortsideApp(App[int]):
                 if note:
                     sys.stdout.write(f"\x1b[2m{note}\x1b[0m\n")
                 sys.stdout.flush()
+                # ctrl+c now reaches the whole foreground group: let it stop
+                # the child, not the app. A handler (unlike SIG_IGN) is not
+                # inherited by the child, which gets the default.
+                previous = signal.signal(signal.SIGINT, lambda *_: None)
                 try:
                     code = subprocess.call(argv)
                 except OSError as err:
                     self.call_later(self.notify, f"cannot run {argv[0]}: {err}", severity="error")
                     return None
+                finally:
+                    signal.signal(signal.SIGINT, previous)
         except Exception as err:  # SuspendNotSupported (textual-web, tests)
             self.notify(f"cannot hand over the terminal here: {err}", severity="error")
             return None

@@ -142,7 +142,8 @@ class ContainersTable(ResourceTable[ContainerInfo]):
                 continue
             cells = self._row_cells(record)
             if not old[col].same(cells[col]):
-                self.update_cell(cid, "cpu", cells[col])
+                self.update_cell(cid, "cpu", cells[col],
+                                 update_width=cells[col].cell_len > old[col].cell_len)
                 self._cells[cid] = old[:col] + (cells[col],) + old[col + 1:]
 
     def label_of(self, key: str) -> str:
@@ -285,8 +286,12 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         if c.status != "running":
             self.app.notify(f"{c.name} is {c.status}; start it first (u)", severity="warning")
             return
+        # Detach keys are read from stdin: only a container with stdin open
+        # (run -i) has one; otherwise attaching is watching its output.
+        note = ("ctrl+p ctrl+q detaches (the container keeps running)" if c.interactive
+                else "ctrl+c stops watching (the container keeps running)")
         self.app.run_in_terminal(self.app.portside_argv("attach", key),  # type: ignore[attr-defined]
-                                 note="ctrl+p ctrl+q detaches and comes back here")
+                                 note=note)
 
     def action_merge_logs(self) -> None:
         keys = self.targets()
