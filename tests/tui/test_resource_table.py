@@ -1,6 +1,7 @@
 """Rows keyed by id, changed in place: the list logic on plain fixture records."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,5 +110,10 @@ def test_many_rows_sync_is_incremental() -> None:
             many[5] = Rec("id00005", "n00005", 99999)
             t.sync(many)
             assert len(calls) == 1 and calls[0][:2] == ("id00005", "size")
+            t0 = time.monotonic()
+            t.set_filter("n0000")                  # 10 of 3000 rows stay
+            t.set_filter("")
+            assert time.monotonic() - t0 < 1.0       # rebuilt, not 2990 single removals
+            assert t.row_count == 3000
             await pilot.pause()
     run(go)

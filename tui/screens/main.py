@@ -328,9 +328,7 @@ class MainScreen(Screen[None]):
         if self.lists.clear_filter():
             return
         table = self.lists.table()
-        if table is not None and table.marked:
-            table.marked.clear()
-            table.refresh_rows()
+        if table is not None and table.clear_marks():
             return
         raise SkipAction()
 

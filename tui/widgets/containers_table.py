@@ -171,7 +171,7 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         doing = _DOING.get(verb)
         if doing:
             self.pending.update({k: doing for k in keys})
-            self.refresh_rows()
+            self._apply(set(keys))
 
         def run_all() -> tuple[list[str], list[tuple[str, Exception]]]:
             ok: list[str] = []
@@ -187,7 +187,7 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         def done(result: tuple[list[str], list[tuple[str, Exception]]]) -> None:
             for k in keys:
                 self.pending.pop(k, None)
-            self.refresh_rows()
+            self._apply(set(keys))
             ok, failed = result
             if ok:
                 self.app.notify(", ".join(ok), title=verb)

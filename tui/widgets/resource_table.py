@@ -145,26 +145,39 @@ class ResourceTable(DataTable, Generic[R]):
         """Make the table show ``records``: update, add and remove in place."""
         self.loaded = True
         new = {self.key_of(r): r for r in records}
+        old = self.records
+        changed = {k for k, r in new.items() if old.get(k) != r}
         self.records = new
         self.marked &= new.keys()
-        self._apply()
+        self._apply(changed)
 
     def refresh_rows(self) -> None:
         """Re-render every cell (e.g. relative times) without touching order."""
         self._apply()
 
-    def _apply(self) -> None:
+    # Removing a DataTable row costs a pass over all rows; past this many
+    # removals at once (a filter typed, a prune) rebuilding is cheaper.
+    BULK = 64
+
+    def _apply(self, changed: set[str] | None = None) -> None:
+        """Bring rows up to date; only ``changed`` keys are re-rendered (None: all)."""
         keep_key = self.current_key
         col_keys = self._column_keys()
         sort_col = col_keys.index(self.sort_column) if self.sort_column in col_keys else None
-        resort = False
         wanted = {k for k, r in self.records.items() if self.matches(r)}
-        for key in [k for k in self._cells if k not in wanted]:
+        gone = [k for k in self._cells if k not in wanted]
+        if len(gone) > max(self.BULK, len(self._cells) // 4):
+            self._rebuild(wanted, keep_key)
+            return
+        resort = False
+        for key in gone:
             self.remove_row(key)
             del self._cells[key]
         for key in wanted:
-            cells = self._row_cells(self.records[key])
             old = self._cells.get(key)
+            if old is not None and changed is not None and key not in changed:
+                continue
+            cells = self._row_cells(self.records[key])
             if old is None:
                 self.add_row(*cells, key=key)
                 resort = True
@@ -178,6 +191,16 @@ class ResourceTable(DataTable, Generic[R]):
             self._cells[key] = cells
         if resort:
             self._sort()
+        self._restore_cursor(keep_key)
+
+    def _rebuild(self, wanted: set[str], keep_key: str | None) -> None:
+        self.clear()
+        self._cells = {}
+        for key in wanted:
+            cells = self._row_cells(self.records[key])
+            self.add_row(*cells, key=key)
+            self._cells[key] = cells
+        self._sort()
         self._restore_cursor(keep_key)
 
     def _sort(self) -> None:
@@ -239,7 +262,7 @@ class ResourceTable(DataTable, Generic[R]):
     def set_filter(self, text: str) -> None:
         if text != self.filter_text:
             self.filter_text = text
-            self._apply()
+            self._apply(set())        # rows come and go; none changed
 
     # -- sort --------------------------------------------------------------
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
@@ -279,13 +302,21 @@ class ResourceTable(DataTable, Generic[R]):
         if key is None or not self.MARKABLE:
             return
         self.marked ^= {key}
-        self._apply()
+        self._apply({key})
         self.action_cursor_down()
 
     def mark_all(self) -> None:
         visible = set(self._cells)
         self.marked = set() if visible <= self.marked else self.marked | visible
-        self._apply()
+        self._apply(visible)
+
+    def clear_marks(self) -> bool:
+        """Unmark everything; False if nothing was marked."""
+        if not self.marked:
+            return False
+        was, self.marked = self.marked, set()
+        self._apply(was)
+        return True
 
     def targets(self) -> list[str]:
         """What a bulk-capable action acts on: the marked rows, else the current one."""
