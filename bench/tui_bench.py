@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -253,7 +252,7 @@ def in_process_tail(engine: Engine, log: Path, last: str) -> float:
     from textual.screen import Screen
 
     from tui.app import PortsideApp
-    from tui.widgets.log_view import LogPane
+    from tui.widgets.log_pane import LogPane
 
     class LogApp(PortsideApp):
         def get_default_screen(self) -> Screen[Any]:
@@ -289,7 +288,7 @@ def follow(engine: Engine, seconds: float) -> dict[str, Any]:
     from tui.app import PortsideApp
     from tui.config import Config, builtin_highlights
     from tui.widgets.containers_table import ContainersTable
-    from tui.widgets.log_view import LogPane
+    from tui.widgets.log_pane import LogPane
 
     info = engine.run(ContainerSpec(image="busybox", name="flood", command=FLOOD))
     log = Path(engine.container_files(info.id).log)

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -132,7 +132,7 @@ async def shoot(engine: Engine, ids: dict[str, str]) -> list[Path]:
         from tui.widgets.containers_table import ContainersTable
         from tui.widgets.detail import DetailPane
         from tui.widgets.images_table import ImagesTable
-        from tui.widgets.log_view import LogPane
+        from tui.widgets.log_pane import LogPane
         from tui.widgets.stats_view import StatsView
 
         table = app.query_one(ContainersTable)

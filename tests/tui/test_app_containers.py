@@ -20,7 +20,7 @@ from tui.screens.run_dialog import RunDialog
 from tui.widgets.containers_table import ContainersTable
 from tui.widgets.detail import DetailPane
 from tui.widgets.detail_tabs import ProcessesTab
-from tui.widgets.log_view import LogPane
+from tui.widgets.log_pane import LogPane
 from tui.widgets.stats_view import StatsView
 
 pytestmark = pytest.mark.integration

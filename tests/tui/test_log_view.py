@@ -15,7 +15,8 @@ from engine import Engine
 from tests.tui.fixtures import k8s_record, run, T0, wait_for, write_log
 from tui.app import PortsideApp
 from tui.config import Config, builtin_highlights
-from tui.widgets.log_view import LogPane, LogView
+from tui.widgets.log_pane import LogPane
+from tui.widgets.log_view import LogView
 
 
 class LogApp(PortsideApp):
@@ -159,8 +160,8 @@ def test_toggles_long_lines_and_save(engine: Engine, log_file: Path, tmp_path: P
 
 def test_index_stays_bounded(engine: Engine, log_file: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import tui.widgets.log_view as log_view
-    monkeypatch.setattr(log_view, "MAX_LINES", 1000)
+    import tui.widgets.log_pane as log_pane
+    monkeypatch.setattr(log_pane, "MAX_LINES", 1000)
     pad = "x" * 2000                # 2 kB lines: the file spans several scan blocks
     write_log(log_file, [("stdout", f"old {i} {pad}") for i in range(1500)])
 

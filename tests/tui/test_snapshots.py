@@ -24,7 +24,7 @@ from tui.config import Config, builtin_highlights
 from tui.screens.run_dialog import RunDialog
 from tui.widgets import format as fmt
 from tui.widgets.images_table import ImagesTable
-from tui.widgets.log_view import LogPane
+from tui.widgets.log_pane import LogPane
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = [(80, 24), (160, 50)]

@@ -214,7 +214,7 @@ class MainScreen(Screen[None]):
         self.poll_now()
 
     def on_containers_table_merge_logs(self, event: ContainersTable.MergeLogs) -> None:
-        from ..widgets.log_view import LogPane, log_path_of
+        from ..widgets.log_pane import LogPane, log_path_of
         table = self.lists.table("containers")
         assert table is not None
         logs = [(k, table.label_of(k), log_path_of(self.app, k)) for k in event.keys]

@@ -11,7 +11,7 @@ from textual.widgets import ContentSwitcher, Static, TabbedContent, TabPane
 
 from .detail_tabs import (ChangesTab, EnvTab, EventView, HistoryTab, InspectTab, Loads,
                           ProcessesTab)
-from .log_view import LogPane
+from .log_pane import LogPane
 from .stats_view import StatsView
 
 # kind -> ((tab id, title), ...); the first is shown by default.
