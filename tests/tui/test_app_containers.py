@@ -228,3 +228,27 @@ def test_changes_from_another_process_show_within_a_second(engine: Engine,
             await wait_for(pilot, lambda: "exited" in table.get_cell(cid, "status").plain, 1.5)
             other.close()
     run(go)
+
+
+def test_network_create_and_remove(engine: Engine) -> None:
+    from tui.widgets.networks_table import NetworksTable
+    name = f"tuinet{secrets.token_hex(2)}"
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            table = app.query_one(NetworksTable)
+            await pilot.press("c")
+            assert isinstance(app.screen, PromptScreen)
+            await pilot.press(*name, "enter")
+            await wait_for(pilot, lambda: any(n.name == name for n in table.records.values()),
+                           15)
+            key = next(k for k, n in table.records.items() if n.name == name)
+            table.select_key(key)
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: key not in table.records, 15)
+            assert all(n.name != name for n in engine.networks())
+    run(go)

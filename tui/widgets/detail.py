@@ -108,7 +108,7 @@ class DetailPane(Vertical):
     def _load_active(self, *, reload: bool = False, live_only: bool = False) -> None:
         view = self.active_view()
         # Views that poll or follow stop when not shown: only the visible one costs.
-        for other in self.query("LogPane, StatsView"):
+        for other in self.query("LogPane, StatsView, ProcessesTab"):
             if other is not view:
                 other.pause()  # type: ignore[attr-defined]
         if view is None or self.kind is None:

@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from engine import InvalidState
+
 from .format import human_size, short_ago
 from .text_view import TextView
 
@@ -174,12 +176,44 @@ class ProcessesTab(RowsTab):
 
     METHOD = "top"
     HEADERS = ("PID", "USER", "CPU%", "MEM", "TIME", "STATUS", "COMMAND")
+    EVERY = 3.0          # seconds between refreshes while shown
 
     def skip_reason(self, record: Any) -> str | None:
         status = getattr(record, "status", "running")
         if status not in ("running", "paused"):
+            self.pause()
             return f"{status}: no processes (start it with u)"
         return None
+
+    def show(self, kind: str, key: str | None, *, reload: bool = False,
+             record: Any = None) -> None:
+        super().show(kind, key, reload=reload, record=record)
+        if key is not None and getattr(self, "_timer", None) is None and \
+                self.skip_reason(record) is None:
+            self._timer = self.set_interval(self.EVERY, self._again)
+
+    def _again(self) -> None:
+        if self.key is not None:
+            Loads.show(self, self.kind, self.key, reload=True)
+
+    def method_for(self, engine: Any) -> Callable[[str], Any] | None:
+        top = getattr(engine, "top", None)
+        if top is None:
+            return None
+
+        def processes(key: str) -> Any:
+            try:
+                return top(key)
+            except InvalidState:       # it stopped between two refreshes
+                return []
+        return processes
+
+    def pause(self) -> None:
+        """Stop refreshing (the tab is hidden)."""
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.stop()
+            self._timer = None
 
     def shape(self, data: Any) -> tuple[Sequence[str], list[Sequence[Any]]]:
         records = list(data)
