@@ -195,3 +195,21 @@ def test_no_color(images_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_engine_error_type_is_an_engine_error() -> None:
     assert issubclass(InvalidState, EngineError)
+
+
+def test_import_a_rootfs_tar_with_a_name(images_engine: Engine, tmp_path: Path) -> None:
+    from tests.tui.fixtures import rootfs_tar
+    tar = tmp_path / "rootfs.tar"
+    tar.write_bytes(rootfs_tar({"bin/tool": b"#!/bin/sh\n"}).getvalue())
+
+    async def go() -> None:
+        app = make_app(images_engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = await images_view(app, pilot)
+            await pilot.press("I")
+            assert isinstance(app.screen, PromptScreen)
+            app.screen.query_one("Input").value = f"{tar} as tools:1"  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: table.row_count == 4)
+            assert "tools:1" in images_engine.image("tools:1").repo_tags
+    run(go)

@@ -207,3 +207,21 @@ def test_merged_logs_in_time_order_with_names(engine: Engine, tmp_path: Path) ->
             pane.show("container", "other")              # any other: back to one log
             assert pane.merged is None
     run(go)
+
+
+def test_jump_to_time(engine: Engine, log_file: Path) -> None:
+    write_log(log_file, [("stdout", f"second {i}") for i in range(600)])   # T0 + i seconds
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            pane.open_path(log_file, "c1")
+            await wait_for(pilot, lambda: pane._scan_done)
+            pane.view.focus()
+            await pilot.press("at")
+            pane.query_one("LogInput").value = "2024-05-01T12:05:00Z"   # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "second 300" in screen_text(pane.view))
+            assert not pane.view.following
+    run(go)
