@@ -123,6 +123,22 @@ def remove_all(engine: Engine) -> None:
             pass
 
 
+def wait_for_exit_hooks(root: Path, timeout: float = 15.0) -> None:
+    """Let the monitors' exit commands (``container cleanup``) finish before the
+    root goes; one that runs after would create the root again."""
+    import psutil
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        busy = False
+        for proc in psutil.process_iter(["cmdline"]):
+            if str(root) in " ".join(proc.info["cmdline"] or ()):
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.2)
+
+
 # -- sections ---------------------------------------------------------------------------------
 
 def first_frame(engine: Engine, n: int) -> dict[str, Any]:
@@ -399,6 +415,7 @@ def main() -> int:
     finally:
         remove_all(engine)
         engine.close()
+        wait_for_exit_hooks(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -89,6 +89,22 @@ def images(engine: Engine) -> None:
             engine.volume_create(name)
 
 
+def wait_for_exit_hooks(root: Path, timeout: float = 15.0) -> None:
+    """Let the monitors' exit commands (``container cleanup``) finish before the
+    root goes; one that runs after would create the root again."""
+    import psutil
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        busy = False
+        for proc in psutil.process_iter(["cmdline"]):
+            if str(root) in " ".join(proc.info["cmdline"] or ()):
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.2)
+
+
 def convert(svg: Path) -> Path | None:
     """PNG beside the SVG, or None when no converter is installed."""
     png = svg.with_suffix(".png")
@@ -222,6 +238,7 @@ def main() -> int:
             except EngineError:
                 pass
         engine.close()
+        wait_for_exit_hooks(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
