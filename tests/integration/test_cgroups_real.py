@@ -174,8 +174,15 @@ def test_fork_loop_stops_at_the_pids_limit(cgroup: Cgroup) -> None:
     assert cgroup.stats().pids_current == 0
 
 
+# The CPU tests run beside the rest of the suite (two workers on two cores):
+# the highest CPU weight makes the loop win the scheduler against the other
+# tests' processes, so what the figures show is the quota (or its absence),
+# not how busy the machine happened to be.
+TOP_SHARES = 262144
+
+
 def test_half_a_cpu_holds_a_busy_loop_near_50_percent(cgroup: Cgroup) -> None:
-    cgroup.apply(oci_resources(ResourceLimits(cpus=0.5)))
+    cgroup.apply(oci_resources(ResourceLimits(cpus=0.5, cpu_shares=TOP_SHARES)))
     w = start(cgroup, """
         import time
         end = time.monotonic() + 8
@@ -197,6 +204,7 @@ def test_half_a_cpu_holds_a_busy_loop_near_50_percent(cgroup: Cgroup) -> None:
 
 def test_unlimited_busy_loop_uses_a_whole_cpu(cgroup: Cgroup) -> None:
     # The control for the quota test: without a quota the same loop takes ~100%.
+    cgroup.apply(oci_resources(ResourceLimits(cpu_shares=TOP_SHARES)))
     w = start(cgroup, """
         import time
         end = time.monotonic() + 6

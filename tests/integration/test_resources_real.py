@@ -120,7 +120,9 @@ def test_fork_loop_stops_at_the_pids_limit(engine: Engine, run: Callable[..., st
 
 
 def test_half_a_cpu_holds_a_busy_loop_near_50_percent(engine: Engine, run: Callable[..., str]) -> None:
-    cid = run("sh", "-c", "while :; do :; done", cpus=0.5)
+    # The top CPU weight so that the other tests running beside this one cannot
+    # push the loop below its quota.
+    cid = run("sh", "-c", "while :; do :; done", cpus=0.5, cpu_shares=262144)
     sampler = engine.stats_sampler()
     time.sleep(0.5)
     sampler.sample([cid])
