@@ -299,7 +299,8 @@ class ContainersAPI(EngineBase):
             spec: what to run and how (Docker's flags, parsed).
 
         Returns:
-            The new container, status ``created``.
+            The new container, status ``created``, with ``warnings`` for limits
+            the kernel will adjust (Docker prints these as WARNING lines).
 
         Raises:
             NoSuchImage: the image is not in the local store.
@@ -311,7 +312,7 @@ class ContainersAPI(EngineBase):
         name = validate_name(spec.name) if spec.name else None
         self._validate(spec)
         from .cgroups import Host, ResourceLimits, validate
-        validate(ResourceLimits.from_spec(spec), Host.probe())
+        warnings = tuple(validate(ResourceLimits.from_spec(spec), Host.probe()))
         cid = new_id()
         argv = resolve_command(spec, image.config)
         env = merge_env(image.config.env, spec.env)
@@ -320,7 +321,8 @@ class ContainersAPI(EngineBase):
         else:
             hostname = spec.hostname or cid[:12]
         with self.lock("volumes"):
-            return self._create_locked(cid, name, spec, image, argv, env, hostname)
+            info = self._create_locked(cid, name, spec, image, argv, env, hostname)
+        return replace(info, warnings=warnings) if warnings else info
 
     def _create_locked(self, cid: str, name: str | None, spec: ContainerSpec, image: Any,
                        argv: tuple[str, ...], env: tuple[str, ...], hostname: str) -> ContainerInfo:

@@ -116,6 +116,9 @@ class ContainerInfo:
     ports: tuple[str, ...] = ()
     restart_policy: str = "no"
     runtime: str = ""
+    # What ``create`` adjusted or wants the user to know (Docker's "Warnings"),
+    # e.g. a CPU weight raised to the minimum; empty on records read back later.
+    warnings: tuple[str, ...] = ()
 
     @property
     def short_id(self) -> str:

@@ -46,6 +46,26 @@ def test_run_flags_become_a_spec(tmp_path: Path) -> None:
     assert not spec.stdin_once                                  # -d -i keeps stdin open
 
 
+def test_every_resource_flag_reaches_the_spec() -> None:
+    spec = parse("create", "-m", "64m", "--memory-swap", "128m", "--memory-reservation", "32m",
+                 "-c", "512", "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "0",
+                 "--cpuset-mems", "0", "--pids-limit", "-1", "--oom-kill-disable", "busybox")
+    assert (spec.memory, spec.memory_swap, spec.memory_reservation) == (64 << 20, 128 << 20, 32 << 20)
+    assert (spec.cpu_shares, spec.cpu_period, spec.cpu_quota) == (512, 50000, 25000)
+    assert (spec.cpuset_cpus, spec.cpuset_mems, spec.pids_limit) == ("0", "0", -1)
+    assert spec.oom_kill_disable is True
+    assert parse("run", "busybox").oom_kill_disable is None
+
+
+@pytest.mark.integration
+def test_create_prints_the_engines_warnings(tmp_path: Path) -> None:
+    assert portside("image", "bootstrap", "busybox", root=tmp_path).returncode == 0
+    r = portside("create", "--cpu-shares", "1", "busybox", "true", root=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "WARNING: Changing requested CPUShares of 1 to minimum allowed of 2" in r.stderr
+    assert len(r.stdout.strip()) == 64
+
+
 def test_entrypoint_forms_and_defaults() -> None:
     assert parse("run", "busybox").command is None and parse("run", "busybox").entrypoint is None
     assert parse("run", "--entrypoint", "/bin/x", "busybox").entrypoint == ("/bin/x",)

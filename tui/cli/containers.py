@@ -21,6 +21,7 @@ from engine import (ContainerInfo, ContainerSpec, Engine, EngineError, InvalidAr
 
 from .common import confirm, group_help
 from .output import human_size, print_json, table
+from .stats import add_resource_flags, resource_spec_fields
 
 PS_HEADERS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
 
@@ -103,9 +104,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-opt", action="append", default=[], help="log option: max-size=10m")
     p.add_argument("--dns", action="append", default=[], help="a DNS server")
     p.add_argument("--add-host", action="append", default=[], help="add a hosts entry: name:ip")
-    p.add_argument("-m", "--memory", help="memory limit (e.g. 256m)")
-    p.add_argument("--cpus", type=float, help="number of CPUs")
-    p.add_argument("--pids-limit", type=int, help="process limit")
+    add_resource_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -205,7 +204,7 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
     Raises:
         InvalidArgument: a malformed flag value.
     """
-    from engine.containers.mounts import parse_mount, parse_size, parse_tmpfs, parse_volume
+    from engine.containers.mounts import parse_mount, parse_tmpfs, parse_volume
     from engine.containers.spec import parse_env_file
 
     env: list[str] = []
@@ -246,21 +245,23 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
         cap_drop=tuple(a.cap_drop), security_opt=tuple(a.security_opt), log_opts=log_opts,
         dns=tuple(a.dns), add_hosts=tuple(a.add_host),
         stdin_once=a.interactive and not getattr(a, "detach", True),
-        memory=parse_size(a.memory) if a.memory else None, cpus=a.cpus, pids_limit=a.pids_limit,
-        **extra)
+        **resource_spec_fields(a), **extra)
 
 
 def _create(engine: Engine, spec: ContainerSpec) -> ContainerInfo:
     """Create, pulling the image first if it is not here (as Docker does)."""
     try:
-        return engine.create(spec)
+        info = engine.create(spec)
     except NoSuchImage:
         sys.stderr.write(f"Unable to find image '{spec.image}' locally\n")
         try:
             engine.pull(spec.image)
         except EngineError as err:
             raise NoSuchImage(spec.image) from err
-        return engine.create(spec)
+        info = engine.create(spec)
+    for warning in info.warnings:
+        sys.stderr.write(f"WARNING: {warning}\n")
+    return info
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def _remove_quietly(engine: Engine, cid: str, wanted: bool) -> None:
     if not wanted:
         return
     try:
-        engine.rm(cid, force=True)
+        engine.rm(cid, force=True, volumes=True)      # --rm takes anonymous volumes too
     except NoSuchContainer:
         pass                      # the exit hook was first
 
