@@ -123,7 +123,8 @@ class ResourcesAPI(EngineBase):
                 ``pids_limit``, ``oom_kill_disable``.
 
         Returns:
-            Warnings, in Docker's words (e.g. an adjusted CPU share).
+            Warnings about what this call changes, in Docker's words (e.g. an
+            adjusted CPU share; the adjusted value is the one stored).
 
         Raises:
             NoSuchContainer: nothing matches ``ref``.
@@ -137,8 +138,17 @@ class ResourcesAPI(EngineBase):
         with self.lock(info.id):
             row = self._container_row(info.id)
             cfg = StoredConfig.from_json(row["config_json"])
-            merged = ResourceLimits.from_spec(cfg.spec).merged(change)
-            warnings = validate(merged, Host.probe())
+            host = Host.probe()
+            current = ResourceLimits.from_spec(cfg.spec).clamped()
+            merged = current.merged(change)
+            # Warn about what this call changes, not again about what was
+            # already in force (the stored limits are the clamped ones).
+            try:
+                known = set(validate(current, host))
+            except InvalidArgument:
+                known = set()
+            warnings = [w for w in validate(merged, host) if w not in known]
+            merged = merged.clamped()
             if row["status"] in ("running", "paused"):
                 cg = cgroups.container_cgroup(self.paths, info.id)
                 if cg.exists():

@@ -158,6 +158,17 @@ class ResourceLimits:
     def is_empty(self) -> bool:
         return not self.to_json()
 
+    def clamped(self) -> "ResourceLimits":
+        """These limits with the values :func:`validate` warns about adjusted as the kernel
+        will take them (Docker stores the adjusted ``CPUShares`` too).
+
+        Storing these keeps a warning from being repeated on every later ``update``.
+        """
+        shares = self.cpu_shares
+        if shares is None or shares <= 0:
+            return self
+        return replace(self, cpu_shares=min(max(shares, MIN_CPU_SHARES), MAX_CPU_SHARES))
+
     def merged(self, update: "ResourceLimits") -> "ResourceLimits":
         """These limits with every limit set in ``update`` replaced.
 

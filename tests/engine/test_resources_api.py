@@ -119,8 +119,25 @@ def test_update_a_stopped_container_only_stores(eng: Engine, fake: FakeV1) -> No
     assert eng.update(CID_B[:6], cpu_shares=1) == ["Changing requested CPUShares of 1 to "
                                                    "minimum allowed of 2"]
     spec = StoredConfig.from_json(eng.db.one("SELECT config_json FROM containers")[0]).spec
-    assert spec.cpu_shares == 1
+    assert spec.cpu_shares == 2                                     # stored as adjusted, like Docker
     assert not fake.dir("cpu", f"/portside/{CID_B}").exists()
+
+
+def test_update_warns_only_about_what_it_changes(eng: Engine) -> None:
+    # Created with an out-of-range weight (stored as given) and no memory limit.
+    add_container(eng, CID_B, "db", status="exited", cpu_shares=1, oom_kill_disable=True)
+    assert eng.update("db", memory="64m") == []                     # neither old warning again
+    assert eng.update("db", pids_limit=10) == []
+    spec = StoredConfig.from_json(eng.db.one("SELECT config_json FROM containers")[0]).spec
+    assert (spec.cpu_shares, spec.memory, spec.pids_limit) == (2, 64 * MB, 10)
+    # A change that makes a warning true again is reported, once per such call.
+    oom = ["OOM killer is disabled for the container, but no memory limit is set, this can "
+           "result in the system running out of resources."]
+    assert eng.update("db", memory=0) == oom
+    assert eng.update("db", pids_limit=20) == []
+    assert eng.update("db", cpu_shares=300000) == ["Changing requested CPUShares of 300000 to "
+                                                   "maximum allowed of 262144"]
+    assert eng.update("db", cpu_shares=512) == []
 
 
 def test_update_refusals(eng: Engine) -> None:
