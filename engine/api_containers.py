@@ -33,6 +33,7 @@ from .containers import lifecycle, monitor, rootfs
 from .containers.lifecycle import Op, Status
 from .containers.model import RunState, StoredConfig, to_info
 from .containers.copyup import copy_up, mkdir_in_root
+from .containers.filters import filter_containers, parse_filter
 from .containers.monitor import MonitorFiles
 from .containers.names import is_full_id, new_id, random_name, validate_name
 from .containers.restart import restart_delay
@@ -223,7 +224,7 @@ class ContainersAPI(EngineBase):
         Raises:
             InvalidArgument: an unknown or malformed filter.
         """
-        parsed = [_parse_filter(f) for f in filters]
+        parsed = [parse_filter(f) for f in filters]
         rows = self.db.query("SELECT * FROM containers ORDER BY created_ns DESC, id")
         out: list[ContainerInfo] = []
         changed = False
@@ -249,38 +250,14 @@ class ContainersAPI(EngineBase):
         has_status = any(k == "status" for k, _ in parsed)
         if not all and not has_status:
             out = [c for c in out if c.status in ("running", "paused", "restarting")]
-        for key, value in parsed:
-            out = self._filter(out, key, value)
-        return out
+        return filter_containers(out, parsed, self._image_ids)
 
-    def _filter(self, items: list[ContainerInfo], key: str, value: str) -> list[ContainerInfo]:
-        if key == "status":
-            valid = {s.value for s in Status} | {"dead"}
-            if value not in valid:
-                raise InvalidArgument(f"invalid status filter {value!r}",
-                                      hint="use one of " + ", ".join(sorted(valid)))
-            return [c for c in items if c.status == value]
-        if key == "name":
-            return [c for c in items if value.lstrip("/") in c.name]
-        if key == "id":
-            return [c for c in items if c.id.startswith(value)]
-        if key == "label":
-            k, sep, v = value.partition("=")
-            return [c for c in items if k in c.labels and (not sep or c.labels[k] == v)]
-        if key == "exited":
-            try:
-                code = int(value)
-            except ValueError:
-                raise InvalidArgument(f"invalid exited filter {value!r}", hint="use exited=<code>") from None
-            return [c for c in items if c.status == "exited" and c.state.exit_code == code]
-        if key == "ancestor":
-            try:
-                image_id = self.image_store.resolve(value)
-            except EngineError:
-                image_id = None
-            return [c for c in items if c.image_id == image_id or c.image == value]
-        raise InvalidArgument(f"unknown container filter {key!r}",
-                              hint="use status=, name=, id=, label=, ancestor= or exited=")
+    def _image_ids(self, ref: str) -> set[str]:
+        """The image an ``ancestor=`` filter names, as a set of ids (empty when unknown)."""
+        try:
+            return {self.image_store.resolve(ref)}
+        except EngineError:
+            return set()
 
     def container_size(self, ref: str) -> int:
         """Bytes the container wrote to its own layer (``ps -s`` SIZE).
@@ -1052,13 +1029,6 @@ def _exit_events(st: RunState) -> list[tuple[str, dict[str, str]]]:
     """Docker's events for an exit: ``oom`` first when the OOM killer did it, then ``die``."""
     die = ("die", {"exitCode": str(st.exit_code), "oomKilled": str(st.oom_killed).lower()})
     return [("oom", {}), die] if st.oom_killed else [die]
-
-
-def _parse_filter(f: str) -> tuple[str, str]:
-    key, sep, value = f.partition("=")
-    if not sep or not key:
-        raise InvalidArgument(f"bad filter {f!r}", hint="filters look like key=value")
-    return key.strip(), value
 
 
 def _conmon() -> str:
