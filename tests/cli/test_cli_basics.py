@@ -67,3 +67,68 @@ def test_unwritable_root_gets_needs_root(monkeypatch, capsys) -> None:  # type: 
     assert main(["images"]) == 125
     err = capsys.readouterr().err
     assert "needs root" in err and "sudo" in err
+
+
+# -- Go templates (--format), shared by every verb ------------------------------------
+
+INSPECTED = {"Id": "sha256:ab", "RepoTags": ["a:1", "b:2"], "Size": 123, "Os": "linux",
+             "Config": {"Env": ["A=1", "B=2"], "Cmd": ["sh"], "Labels": {"x": "1", "y": "2"},
+                        "Entrypoint": None}}
+
+
+def test_template_fields_functions_and_blocks() -> None:
+    from tui.cli.output import render_template as r
+    d = INSPECTED
+    assert r("{{.Id}} {{ .Os }}", d) == "sha256:ab linux"
+    assert r("{{.Config.Env}}", d) == "[A=1 B=2]"
+    assert r("{{.Config.Labels}}", d) == "map[x:1 y:2]"
+    assert r("{{json .Config.Cmd}}", d) == '["sh"]'
+    assert r("{{.Config.Cmd | json}}", d) == '["sh"]'
+    assert r('{{join .RepoTags ", "}}', d) == "a:1, b:2"
+    assert r("{{index .RepoTags 1}}", d) == "b:2"
+    assert r('{{index .Config.Labels "y"}}', d) == "2"
+    assert r("{{(index .RepoTags 0) | upper}}", d) == "A:1"
+    assert r("{{len .RepoTags}}", d) == "2"
+    assert r('{{printf "%s=%d" .Os .Size}}', d) == "linux=123"
+    assert r("{{range .RepoTags}}[{{.}}]{{end}}", d) == "[a:1][b:2]"
+    assert r("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}", d) == "x=1;y=2;"
+    assert r("{{range .Config.Entrypoint}}x{{else}}none{{end}}", d, strict=False) == "none"
+    assert r("{{if .Config.Entrypoint}}yes{{else}}no{{end}}", d) == "no"
+    assert r('{{if eq .Os "windows"}}W{{else if .Size}}S{{end}}', d) == "S"
+    assert r("{{with .Config}}{{.Cmd}}{{end}}", d) == "[sh]"
+    assert r("{{with $c := .Config}}{{$.Os}}:{{$c.Cmd}}{{end}}", d) == "linux:[sh]"
+    assert r("a  {{- .Os -}}  b{{/* note */}}", d) == "alinuxb"
+    assert r("{{.Config.Entrypoint}}", d) == "<no value>"
+    assert r("{{.Missing}}", d, strict=False) == "<no value>"
+    assert r("{{json .}}", {"A": 1, "B": "<x>"}) == '{"A":1,"B":"<x>"}'
+
+
+def test_template_errors_are_invalid_argument() -> None:
+    import pytest
+
+    from engine import InvalidArgument
+    from tui.cli.output import render_template as r
+    for bad, why in (("{{.Os", "unclosed"), ("{{end}}", "unexpected"),
+                     ("{{if .Os}}x", "no {{end}}"), ("{{nosuch .Os}}", "not defined"),
+                     ("{{.Missing}}", "unknown field 'Missing'"),
+                     ("{{.Config.Nope}}", "unknown field 'Nope'")):
+        with pytest.raises(InvalidArgument, match="bad --format template") as info:
+            r(bad, INSPECTED)
+        assert why in str(info.value), (bad, str(info.value))
+
+
+def test_format_records_table_json_and_plain() -> None:
+    import io
+
+    from tui.cli.output import format_records
+    rows = [{"A": "x", "B": "yy"}, {"A": "a longer value", "B": "z"}]
+    out = io.StringIO()
+    format_records("table {{.A}}\\t{{.B}}", rows, {"A": "COL A"}, out)
+    assert out.getvalue().splitlines() == ["COL A            B", "x                yy",
+                                           "a longer value   z"]
+    out = io.StringIO()
+    format_records("json", rows, out=out)
+    assert out.getvalue().splitlines()[0] == '{"A":"x","B":"yy"}'
+    out = io.StringIO()
+    format_records("{{.B}}-{{.A}}", rows, out=out)
+    assert out.getvalue() == "yy-x\nz-a longer value\n"

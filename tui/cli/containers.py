@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import signal
 import sys
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from engine import (ContainerInfo, ContainerSpec, Engine, EngineError, InvalidAr
 
 from .common import confirm, group_help
 from .output import human_size, print_json, table
+from .output import print_inspect, render_template as _template
 from .stats import add_resource_flags, resource_spec_fields
 
 PS_HEADERS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
@@ -172,6 +172,7 @@ def _add_inspect(p: argparse.ArgumentParser, *, any_type: bool) -> None:
     if any_type:
         p.add_argument("--type", choices=["container", "image"], help="only look for this type")
     p.add_argument("-s", "--size", action="store_true", help="add SizeRw to containers")
+    p.add_argument("-f", "--format", help="a Go template, e.g. '{{.State.Status}}'")
     p.set_defaults(func=cmd_inspect, any_type=any_type)
 
 
@@ -499,7 +500,7 @@ def cmd_inspect(engine: Engine, a: argparse.Namespace) -> int:
         except EngineError as err:
             sys.stderr.write(f"Error: {err}\n")
             failed = True
-    print_json(out)
+    print_inspect(out, a.format)
     return 1 if failed else 0
 
 
@@ -535,16 +536,6 @@ def cmd_ps(engine: Engine, a: argparse.Namespace) -> int:
     table(headers, [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
                      r["Names"]] + ([r["Size"]] if a.size else []) for r in rows])
     return 0
-
-
-def _template(fmt: str, fields: dict[str, Any]) -> str:
-    def sub(m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key not in fields:
-            raise InvalidArgument(f"unknown field {key!r} in --format",
-                                  hint="fields: " + ", ".join(sorted(fields)))
-        return str(fields[key])
-    return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", sub, fmt)
 
 
 def _ps_fields(engine: Engine, c: ContainerInfo, now: datetime, *, size: bool,
