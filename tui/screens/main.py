@@ -164,7 +164,13 @@ class MainScreen(Screen[None]):
     def _refresh_detail(self) -> None:
         detail = self.detail
         table = self.lists.table()
-        if table is None or detail.key is None or detail.kind != table.kind:
+        if table is None or detail.kind not in (None, table.kind):
+            return
+        if detail.key != table.current_key:     # rows went away under the cursor
+            key = table.current_key
+            detail.show(table.kind, key, table.records.get(key) if key else None)
+            return
+        if detail.key is None:
             return
         record = table.records.get(detail.key)
         if record is not None and record != detail.record:

@@ -119,7 +119,10 @@ class ListPane(Vertical):
         if self.table() is None:
             return
         self.add_class("-filtering")
-        self.query_one(FilterInput).focus()
+        # Focus now, not after a refresh (``focus()`` defers): keys that
+        # arrive in the same burst as ``/`` (a paste, typing over a slow ssh
+        # link) belong to the filter, not to the list's single-key actions.
+        self.screen.set_focus(self.query_one(FilterInput))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):

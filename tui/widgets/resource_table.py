@@ -68,6 +68,12 @@ class ResourceTable(DataTable, Generic[R]):
 
         def __init__(self, table: "ResourceTable[Any]", key: str | None) -> None:
             super().__init__()
+            # Textual stops a bubbling message at the widget that was handling
+            # a message when this one was made (its "sender"). A filter typed
+            # into the list pane re-announces from inside the pane's handler,
+            # so the screen (which points the detail pane at the row) would
+            # never hear of it: the table itself is the sender, always.
+            self._sender = table
             self.table = table
             self.key = key
 
@@ -83,6 +89,7 @@ class ResourceTable(DataTable, Generic[R]):
 
         def __init__(self, table: "ResourceTable[Any]", key: str) -> None:
             super().__init__()
+            self._sender = table          # see CurrentChanged
             self.table = table
             self.key = key
 
