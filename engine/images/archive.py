@@ -850,8 +850,9 @@ def save_archive(store: ImageStore, refs: list[str], output: str | os.PathLike[s
         refs: image references (tags, ids or id prefixes). An image named by
             tag is saved with that tag; one named by id is saved untagged,
             as ``docker save`` does.
-        output: a file path (written to a temp file, then renamed, so a
-            failure leaves no half archive) or a binary stream.
+        output: a file path (a regular file is written to a temp file, then
+            renamed, so a failure leaves no half archive; a symlink is
+            followed; a FIFO or device is written in place) or a binary stream.
         format: ``docker-archive`` or ``oci-archive``.
 
     Raises:
@@ -869,7 +870,7 @@ def save_archive(store: ImageStore, refs: list[str], output: str | os.PathLike[s
             writer(store, images, tar)
 
     if isinstance(output, (str, os.PathLike)):
-        _write_atomically(Path(output), lambda f: write(f, "w"))
+        _write_to_path(Path(output), write)
     else:
         write(output, "w|")
         if hasattr(output, "flush"):
@@ -895,9 +896,38 @@ def _collect(store: ImageStore, refs: list[str]) -> list[tuple[str, list[str]]]:
     return list(out.items())
 
 
-def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    if path.is_dir():
+def _write_to_path(path: Path, write: Callable[[BinaryIO, str], None]) -> None:
+    """Write an archive to ``path`` as ``docker save -o`` does.
+
+    A symlink is followed (the link stays, its target gets the archive). A
+    missing or regular file is written to a temp file beside it, fsynced and
+    renamed over it, so a failure leaves no half archive. Anything else (a
+    FIFO, a character device, /dev/stdout) is opened and written in place:
+    renaming over it would replace the device with a plain file.
+    """
+    try:
+        st: os.stat_result | None = os.stat(path)      # follows symlinks
+    except FileNotFoundError:
+        st = None
+    except OSError as err:
+        raise InvalidArgument(f"cannot write {path}: {err.strerror}",
+                              hint="check that the directory exists and is writable") from err
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise InvalidArgument(f"{path} is a directory", hint="give a file name for the archive")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            f = open(path, "wb")
+        except OSError as err:
+            raise InvalidArgument(f"cannot write {path}: {err.strerror}",
+                                  hint="check the file's permissions") from err
+        with f:
+            write(f, "w|")                       # a pipe cannot tell() or seek()
+        return
+    _write_atomically(Path(os.path.realpath(path)), write, st)
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO, str], None],
+                      old: os.stat_result | None) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".part")
@@ -906,12 +936,16 @@ def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
                               hint="check that the directory exists and is writable") from err
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            write(f, "w")
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)     # mkstemp's 0600 is not what a user expects
+        if old is not None:
+            mode = stat.S_IMODE(old.st_mode)     # an overwritten file keeps its mode
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask                # mkstemp's 0600 is not what a user expects
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -8,7 +8,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import stat
 import tarfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -527,6 +530,48 @@ def test_failed_save_leaves_no_file(engine: Engine, loaded: Image, tmp_path: Pat
     with pytest.raises(ImageFormatError, match="not its diff id"):
         engine.save(["app:1"], out)
     assert [p.name for p in tmp_path.iterdir() if "never" in p.name] == []
+
+
+def test_save_through_a_symlink_keeps_the_link(engine: Engine, loaded: Image, tmp_path: Path) -> None:
+    target = tmp_path / "real.tar"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    link = tmp_path / "link.tar"
+    link.symlink_to("real.tar")
+    engine.save(["app:1"], link)
+    assert link.is_symlink() and os.readlink(link) == "real.tar"
+    assert "manifest.json" in _members(target.read_bytes())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640      # an overwritten file keeps its mode
+    # A dangling link creates its target.
+    (tmp_path / "dangling.tar").symlink_to("made.tar")
+    engine.save(["app:1"], tmp_path / "dangling.tar")
+    assert (tmp_path / "dangling.tar").is_symlink() and (tmp_path / "made.tar").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_save_into_a_fifo_writes_through_it(engine: Engine, loaded: Image, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    # Hold both ends open so neither save's open nor the reader can block
+    # forever, even if save wrongly replaced the FIFO with a file.
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    os.set_blocking(rfd, True)
+    keep_open = os.open(fifo, os.O_WRONLY)
+    got: list[bytes] = []
+
+    def drain() -> None:
+        with os.fdopen(rfd, "rb") as r:
+            got.append(r.read())
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        engine.save(["app:1"], fifo, format="oci-archive")
+    finally:
+        os.close(keep_open)
+        reader.join()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)      # still a FIFO, not replaced by a file
+    assert "index.json" in _members(got[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "root", "src"]
 
 
 def test_save_unknown_format(engine: Engine, loaded: Image, tmp_path: Path) -> None:
