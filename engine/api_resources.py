@@ -174,6 +174,28 @@ class ResourcesAPI(EngineBase):
         cg = cgroups.container_cgroup(self.paths, info.id)
         return cg.limits() if cg.exists() else {}
 
+    # -- top with ps options -----------------------------------------------------------
+    def top_ps(self, ref: str, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
+        """``docker top CONTAINER [ps OPTIONS]``: the host's ``ps`` output, only the container's rows.
+
+        Args:
+            ref: container id, name or prefix.
+            ps_args: options for ``ps`` (e.g. ``["-o", "pid,comm"]``, ``["aux"]``).
+
+        Returns:
+            (column titles, rows); pids are the host's, as in ``docker top``.
+
+        Raises:
+            NoSuchContainer: no such container.
+            InvalidState: it is not running.
+            InvalidArgument: ps refused the options or printed no PID column.
+        """
+        from .cgroups.processes import ps_table
+
+        api: Any = self
+        pids = [p.pid for p in api.top(ref)]
+        return ps_table(pids, ps_args)
+
     # -- pause -------------------------------------------------------------------------
     def pause(self, ref: str) -> ContainerInfo:
         """Freeze every process of a running container (``runc pause``).

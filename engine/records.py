@@ -205,6 +205,7 @@ class ProcessInfo:
     cpu_time: float              # seconds, user + system
     status: str                  # psutil's: running, sleeping, stopped (paused), zombie...
     command: str
+    tty: str = "?"               # as ps shows it: pts/0, or ? for none
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,9 @@ class ContainerSpec:
     tty: bool = False
     interactive: bool = False
     mounts: tuple[Mount, ...] = ()
-    network: str = "none"                         # none | host | <network name>
+    network: str = "bridge"                       # bridge (the default network) | none | host | <name>
+    ip: str | None = None                         # --ip on that network
+    network_aliases: tuple[str, ...] = ()         # --network-alias (user-defined networks)
     ports: tuple[str, ...] = ()                   # "-p" specs, verbatim
     publish_all: bool = False
     restart: str = "no"                           # no | on-failure[:N] | always | unless-stopped

@@ -381,8 +381,35 @@ def test_top_lists_the_processes(engine: Engine, make: Callable[..., str]) -> No
     procs = engine.top(cid)
     assert {p.container_pid for p in procs} >= {1}
     assert all(p.user == "root" for p in procs)
-    p = cli(engine, "top", cid)
-    assert p.returncode == 0 and p.stdout.startswith(b"UID") and b"sleep 302" in p.stdout
+    host = {p.command: p.pid for p in procs}
+    # Docker's columns (ps -ef) plus CPID, the pid inside the container.
+    lines = [ln.split(None, 8) for ln in cli(engine, "top", cid).stdout.decode().splitlines()]
+    assert lines[0] == ["UID", "PID", "CPID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    by_cmd = {ln[8]: ln for ln in lines[1:]}
+    assert by_cmd["sleep 302"][1:3] == [str(host["sleep 302"]), "1"]   # sh exec'd it: pid 1 inside
+    assert by_cmd["sleep 301"][2] not in ("1", "?") and by_cmd["sleep 301"][6] == "?"
+    # podman's descriptors: pid and ppid as the container sees them.
+    out = cli(engine, "top", cid, "pid", "hpid", "ppid", "args").stdout.decode().splitlines()
+    assert out[0].split() == ["PID", "HPID", "PPID", "COMMAND"]
+    rows = {ln.split(None, 3)[3]: ln.split()[:3] for ln in out[1:]}
+    assert rows["sleep 302"] == ["1", str(host["sleep 302"]), "0"]
+    assert rows["sleep 301"][2] == "1"
+    # ps options go to the host's ps, cut to the container (Docker's way).
+    out = cli(engine, "top", cid, "-o", "pid,comm").stdout.decode().split()
+    assert out[:2] == ["PID", "COMMAND"] and sorted(out[2:]) == sorted(
+        [str(host["sleep 301"]), str(host["sleep 302"]), "sleep", "sleep"])
+    p = cli(engine, "top", cid, "-o", "comm")
+    assert p.returncode == 125 and b"Couldn't find PID field" in p.stderr and b"Traceback" not in p.stderr
     engine.stop(cid, timeout=1)
     with pytest.raises(InvalidState):
         engine.top(cid)
+
+
+def test_top_shows_the_terminal_of_a_tty_container(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "sleep 303 & sleep 304", tty=True)
+    deadline = time.monotonic() + 10
+    while len(engine.top(cid)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    lines = cli(engine, "top", cid).stdout.decode().splitlines()[1:]
+    assert lines and all(ln.split()[6].startswith("pts/") for ln in lines)

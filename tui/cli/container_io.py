@@ -9,7 +9,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from engine import Engine, InvalidArgument
+from engine import Engine, InvalidArgument, ProcessInfo
 
 from .output import table
 
@@ -97,8 +97,15 @@ def _add_commit(p: argparse.ArgumentParser) -> None:
 
 
 def _add_top(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Show the processes of a container. Without options: Docker's columns (ps -ef) with CPID, "
+        "the pid inside the container. With podman's descriptors (e.g. 'pid hpid user args'): "
+        "those columns; known: " + " ".join(sorted(_DESCRIPTORS)) + ". Anything else is passed "
+        "to the host's ps, as docker top does (e.g. -o pid,comm or aux), and cut to the "
+        "container's processes.")
     p.add_argument("container")
-    p.add_argument("ps_options", nargs=argparse.REMAINDER, help="not supported; columns are fixed")
+    p.add_argument("ps_options", nargs=argparse.REMAINDER, metavar="[ps OPTIONS | DESCRIPTORS]",
+                   help="ps options (docker top) or podman top descriptors")
     p.set_defaults(func=cmd_top)
 
 
@@ -181,16 +188,90 @@ def cmd_commit(engine: Engine, a: argparse.Namespace) -> int:
 
 
 def cmd_top(engine: Engine, a: argparse.Namespace) -> int:
+    words = [w for arg in a.ps_options for w in arg.replace(",", " ").split()]
+    if a.ps_options and all(w in _DESCRIPTORS for w in words):
+        return _top_descriptors(engine, a.container, words)
     if a.ps_options:
-        raise InvalidArgument("ps options are not supported by portside top",
-                              hint="the columns are UID PID PPID C STIME TIME CMD")
+        titles, cells = engine.top_ps(a.container, a.ps_options)
+        table(titles, cells)
+        return 0
     now = datetime.now(timezone.utc).astimezone()
     rows = []
     for p in engine.top(a.container):
-        rows.append([p.user, str(p.pid), str(p.ppid), f"{p.cpu_percent:.0f}",
-                     _stime(p.started, now), _cputime(p.cpu_time), p.command])
-    table(["UID", "PID", "PPID", "C", "STIME", "TIME", "CMD"], rows)
+        rows.append([p.user, str(p.pid), _cpid(p.container_pid), str(p.ppid),
+                     f"{p.cpu_percent:.0f}", _stime(p.started, now), p.tty,
+                     _cputime(p.cpu_time), p.command])
+    table(["UID", "PID", "CPID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], rows)
     return 0
+
+
+# podman top's descriptors: title, and the cell of one process (given all of them, for ppid).
+_DESCRIPTORS: dict[str, str] = {
+    "args": "COMMAND", "comm": "COMMAND", "etime": "ELAPSED", "hpid": "HPID", "huser": "HUSER",
+    "pcpu": "%CPU", "pid": "PID", "ppid": "PPID", "rss": "RSS", "state": "STATE",
+    "stime": "STIME", "time": "TIME", "tty": "TTY", "user": "USER",
+}
+
+
+def _top_descriptors(engine: Engine, ref: str, words: list[str]) -> int:
+    """``podman top CONTAINER pid hpid user args``: pid and ppid as the container sees them."""
+    procs = engine.top(ref)
+    inner = {p.pid: p.container_pid for p in procs}
+    now = datetime.now(timezone.utc).astimezone()
+
+    def cell(p: ProcessInfo, what: str) -> str:
+        if what == "args":
+            return p.command
+        if what == "comm":
+            return _comm(p.command)
+        if what == "etime":
+            return _elapsed(p.started, now)
+        if what == "hpid":
+            return str(p.pid)
+        if what in ("user", "huser"):
+            return p.user
+        if what == "pcpu":
+            return f"{p.cpu_percent:.3f}"
+        if what == "pid":
+            return _cpid(p.container_pid)
+        if what == "ppid":                  # the parent's pid inside; 0 for the container's init
+            return _cpid(inner.get(p.ppid, 0))
+        if what == "rss":
+            return str(p.memory_rss // 1024)
+        if what == "state":
+            return p.status
+        if what == "stime":
+            return _stime(p.started, now)
+        if what == "time":
+            return _cputime(p.cpu_time)
+        return p.tty
+
+    table([_DESCRIPTORS[w] for w in words], [[cell(p, w) for w in words] for p in procs])
+    return 0
+
+
+def _cpid(pid: int | None) -> str:
+    return "?" if pid is None else str(pid)
+
+
+def _comm(command: str) -> str:
+    """The process name: a kernel thread's [name], else the program's file name."""
+    if command.startswith("[") and command.endswith("]"):
+        return command[1:-1]
+    return command.split(" ", 1)[0].rsplit("/", 1)[-1][:15]
+
+
+def _elapsed(t: datetime | None, now: datetime) -> str:
+    """ps's ELAPSED: [[DD-]HH:]MM:SS since the process started."""
+    if t is None:
+        return "?"
+    s = max(int((now - t).total_seconds()), 0)
+    days, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if days:
+        return f"{days}-{h:02d}:{m:02d}:{s:02d}"
+    return f"{h:02d}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def _stime(t: datetime | None, now: datetime) -> str:
