@@ -477,8 +477,14 @@ class LineIndex:
                 return b""
             return os.pread(self._fd, min(end - start, limit), start)
 
-    def read_line(self, i: int) -> LogLine | None:
+    def read_line(self, i: int, *, full: bool = False) -> LogLine | None:
         """Line ``i`` decoded: partial records joined, text capped at ``max_chars``.
+
+        Args:
+            i: the line number.
+            full: the whole text however long (what search, filter and save
+                need); read from the file each time, not cached, so a very
+                long line costs its length in time and memory only while used.
 
         Returns:
             The line; None when ``i`` is out of range (the index may have
@@ -489,6 +495,8 @@ class LineIndex:
                 start, end = self.line_span(i)
             except IndexError:
                 return None
+            if full and end - start > self.max_chars:     # it may have been cut
+                return self._decode_full(start, end)
             key = (start, end)
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -500,6 +508,41 @@ class LineIndex:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return line
+
+    def is_cut(self, i: int) -> bool:
+        """Could :meth:`read_line` (not ``full``) have cut line ``i`` short?
+
+        True when its bytes outnumber ``max_chars``; the cheap test (no read)
+        that says whether the full text is worth fetching.
+        """
+        try:
+            start, end = self.line_span(i)
+        except IndexError:
+            return False
+        return end - start > self.max_chars
+
+    def read_span(self, start: int, end: int) -> LogLine | None:
+        """The whole line stored at bytes ``start``..``end`` (see :meth:`line_span`).
+
+        For a caller that kept a span (merged logs keep short copies of
+        lines): the span stays valid while :attr:`generation` is unchanged.
+
+        Returns:
+            The line, or None if the bytes there are not a k8s-file record.
+        """
+        with self._lock:
+            return self._decode_full(start, end)
+
+    def _decode_full(self, start: int, end: int) -> LogLine | None:
+        if self._fd is None:
+            return None
+        data = os.pread(self._fd, end - start, start)
+        records = [parse_line(r) for r in data.split(b"\n")]
+        if not records or records[0] is None:
+            return None
+        parsed = [r for r in records if r is not None]
+        text = b"".join(r[3] for r in parsed).decode("utf-8", errors="replace")
+        return LogLine(parsed[-1][0], parsed[0][1], text)
 
     def _decode(self, fd: int, start: int, end: int) -> LogLine | None:
         length = end - start

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.containers.logs import LineIndex
-from tests.tui.fixtures import write_log
-from tui.widgets.log_model import LineMatcher, LogModel, compile_pattern
+from tests.tui.fixtures import T0, k8s_record, write_log
+from tui.widgets.log_model import LineMatcher, LogModel, MergedModel, compile_pattern
 
 WORDS = ["alpha", "beta", "gamma", "ERROR", "warn", "café", "naïve", "x" * 50, "\x1b[31mred\x1b[0m"]
 
@@ -104,3 +104,53 @@ def test_selective_filter_reads_bytes_not_lines(log_file: Path) -> None:
     assert model.run_filter()
     assert len(model) == 20
     assert time.monotonic() - t0 < 1.5
+
+
+def long_lines_log(path: Path) -> str:
+    """A log with a 100k-character line, written both as one record and conmon-split."""
+    tail = "y" * 60_000 + " NEEDLE at the end"
+    long_text = "x" * 40_000 + tail
+    with open(path, "wb") as f:
+        f.write(k8s_record(T0, "stdout", "short"))
+        f.write(k8s_record(T0, "stdout", long_text))             # one physical record
+        for i in range(0, len(long_text) - 8192, 8192):             # conmon-style: P records
+            f.write(k8s_record(T0, "stderr", long_text[i:i + 8192], "P"))
+        rest = len(long_text) - (len(long_text) - 1) % 8192 - 1
+        f.write(k8s_record(T0, "stderr", long_text[rest:]))
+        f.write(k8s_record(T0, "stdout", "after"))
+    return long_text
+
+
+def test_filter_search_and_save_see_the_whole_of_a_100k_line(log_file: Path) -> None:
+    long_text = long_lines_log(log_file)
+    index = indexed(log_file)
+    assert len(index) == 4
+    shown = index.read_line(1)
+    assert shown is not None and "NEEDLE" not in shown.text     # the view's copy is cut
+    pattern = compile_pattern("needle at the end")
+    model = LogModel(index)
+    model.set_filter(pattern)
+    assert model.run_filter() and list(model.matches) == [1, 2]
+    assert [ln.text for ln in model.iter_rows()] == [long_text, long_text]   # save: whole
+    m = LineMatcher(index, pattern)
+    try:
+        assert m.find(-1, forward=True) == 1 and m.find(1, forward=True) == 2
+        assert m.find(4, forward=False) == 2
+    finally:
+        m.close()
+
+
+def test_merged_logs_filter_search_and_save_whole_lines(log_file: Path, tmp_path: Path) -> None:
+    long_text = long_lines_log(log_file)
+    other = write_log(tmp_path / "other.log", [("stdout", "needle at the end, short")])
+    model = MergedModel([indexed(log_file), indexed(other)])
+    model.load()
+    assert len(model) == 5
+    pattern = compile_pattern("needle at the end")
+    model.set_filter(pattern)
+    assert len(model) == 3
+    texts = [ln.text for ln in model.iter_rows()]
+    assert texts.count(long_text) == 2 and "needle at the end, short" in texts
+    model.set_filter(None)
+    first = model.find(-1, pattern, forward=True)
+    assert first is not None and model.whole(first).text in (long_text, "needle at the end, short")

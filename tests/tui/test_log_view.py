@@ -155,6 +155,7 @@ def test_toggles_long_lines_and_save(engine: Engine, log_file: Path, tmp_path: P
             await pilot.press("enter")
             await wait_for(pilot, lambda: out.exists() and out.read_text().count("\n") == 3)
             assert "2024-05-01T12:00:00" in out.read_text()
+            assert "x" * 100_000 + "\n" in out.read_text()     # the whole line, not the view's
     run(go)
 
 

@@ -79,7 +79,7 @@ class LineMatcher:
             self._fd = None
 
     def line_matches(self, i: int) -> bool:
-        line = self.index.read_line(i)
+        line = self.index.read_line(i, full=True)     # the whole line, however long
         return line is not None and self.pattern.search(visible_text(line)) is not None
 
     def _batches(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[int, int]]:
@@ -106,7 +106,9 @@ class LineMatcher:
             end = self.index.line_span(b - 1)[1]
         except IndexError:
             return []
-        if end - start > BATCH_BYTES and b - a > 1:
+        if end - start > BATCH_BYTES:
+            if b - a == 1:          # one huge line: the real test reads all of it
+                return [a]
             mid = (a + b) // 2
             return self._candidates(a, mid) + self._candidates(mid, b)
         data = os.pread(self._fd, min(end - start, BATCH_BYTES), start)
@@ -212,9 +214,10 @@ class LogModel:
         with self._lock:
             return bisect.bisect_left(self.matches, line_no)
 
-    def line(self, row: int) -> LogLine | None:
+    def line(self, row: int, *, full: bool = False) -> LogLine | None:
+        """The line at ``row``; ``full``: not cut short however long (see LineIndex)."""
         i = self.line_no(row)
-        return self.index.read_line(i) if i is not None else None
+        return self.index.read_line(i, full=full) if i is not None else None
 
     def entry(self, row: int) -> Entry | None:
         """What row ``row`` shows; None past the end."""
@@ -261,13 +264,29 @@ class LogModel:
 
     # -- saving ----------------------------------------------------------------------
     def iter_rows(self, cancel: Cancel | None = None) -> Iterator[LogLine]:
-        """Every shown line in order (what "save view" writes)."""
+        """Every shown line in order, each whole (what "save view" writes)."""
         for row in range(len(self)):
             if cancel is not None and row % 4096 == 0 and cancel():
                 return
-            line = self.line(row)
+            line = self.line(row, full=True)
             if line is not None:
                 yield line
+
+
+Span = tuple[int, int, int]       # start, end, the index's generation
+Row = tuple[LogLine, int, "Span | None"]
+
+
+def _row(index: LineIndex, i: int, src: int) -> Row | None:
+    """A merged row for line ``i``: the shown copy, and where the rest is if cut."""
+    line = index.read_line(i)
+    if line is None:
+        return None
+    span: Span | None = None
+    if index.is_cut(i):
+        start, end = index.line_span(i)
+        span = (start, end, index.generation)
+    return line, src, span
 
 
 class MergedModel:
@@ -282,7 +301,8 @@ class MergedModel:
         self.indexes = indexes
         self.keep = keep
         self.tail = tail
-        self.rows: list[tuple[LogLine, int]] = []
+        # (line as shown, source, where the whole line is if it was cut short)
+        self.rows: list[tuple[LogLine, int, Span | None]] = []
         self.filter: re.Pattern[str] | None = None
         self.matches: list[int] = []
         self.filter_done = True
@@ -293,33 +313,33 @@ class MergedModel:
 
     def load(self, cancel: Cancel | None = None) -> None:
         """The last ``tail`` lines of each log (a worker thread calls this once)."""
-        batch: list[tuple[LogLine, int]] = []
+        batch: list[Row] = []
         for src, index in enumerate(self.indexes):
             index.scan_backward(cancel=cancel, until_lines=self.tail)
             n = len(index)
             for i in range(max(0, n - self.tail), n):
-                line = index.read_line(i)
-                if line is not None:
-                    batch.append((line, src))
+                row = _row(index, i, src)
+                if row is not None:
+                    batch.append(row)
             self._seen[src] = n
         self._add(batch)
         self.loaded = True
 
     def poll(self) -> int:
         """Take lines appended since the last call; returns how many rows were added."""
-        batch: list[tuple[LogLine, int]] = []
+        batch: list[Row] = []
         for src, index in enumerate(self.indexes):
             index.append()
             n = len(index)
             start = max(self._seen[src], n - self.keep)
             for i in range(start, n):
-                line = index.read_line(i)
-                if line is not None:
-                    batch.append((line, src))
+                row = _row(index, i, src)
+                if row is not None:
+                    batch.append(row)
             self._seen[src] = n
         return self._add(batch)
 
-    def _add(self, batch: list[tuple[LogLine, int]]) -> int:
+    def _add(self, batch: list[Row]) -> int:
         if not batch:
             return 0
         batch.sort(key=lambda item: item[0].time)
@@ -339,8 +359,8 @@ class MergedModel:
     def _refilter(self) -> None:
         pattern = self.filter
         assert pattern is not None
-        self.matches = [i for i, (line, _src) in enumerate(self.rows)
-                        if pattern.search(visible_text(line))]
+        self.matches = [i for i, item in enumerate(self.rows)
+                        if pattern.search(visible_text(self._whole(item)))]
 
     def __len__(self) -> int:
         return len(self.matches) if self.filter is not None else len(self.rows)
@@ -366,7 +386,7 @@ class MergedModel:
                 else row if self.filter is None and 0 <= row < len(self.rows) else None
             if i is None:
                 return None
-            line, src = self.rows[i]
+            line, src, _span = self.rows[i]
         return Entry(i, line, source=src)
 
     def set_filter(self, pattern: re.Pattern[str] | None) -> None:
@@ -384,12 +404,29 @@ class MergedModel:
         with self._lock:
             rng = range(start + 1, len(self.rows)) if forward else range(min(start, len(self.rows)) - 1, -1, -1)
             for i in rng:
-                if pattern.search(visible_text(self.rows[i][0])):
+                if pattern.search(visible_text(self._whole(self.rows[i]))):
                     return i
         return None
 
+    def whole(self, i: int) -> LogLine:
+        """``rows[i]`` with its full text, though it is kept cut short (the log has it)."""
+        return self._whole(self.rows[i])
+
+    def _whole(self, item: Row) -> LogLine:
+        line, src, span = item
+        if span is None:
+            return line
+        index = self.indexes[src]
+        if index.generation != span[2]:     # the log was replaced: the copy is all there is
+            return line
+        return index.read_span(span[0], span[1]) or line
+
     def iter_rows(self, cancel: Cancel | None = None) -> Iterator[LogLine]:
-        for row in range(len(self)):
-            line = self.line(row)
-            if line is not None:
-                yield line
+        """Every shown line in order, each whole (what "save view" writes)."""
+        with self._lock:
+            items = [self.rows[i] for i in self.matches] if self.filter is not None \
+                else list(self.rows)
+        for n, item in enumerate(items):
+            if cancel is not None and n % 4096 == 0 and cancel():
+                return
+            yield self._whole(item)

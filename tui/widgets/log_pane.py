@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from engine.containers.logs import LineIndex, parse_since
 
-from .log_model import LineMatcher, LogModel, MergedModel, compile_pattern
+from .log_model import LineMatcher, LogModel, MergedModel, compile_pattern, visible_text
 from .log_view import LogView
 
 FOLLOW_POLL = 0.2
@@ -424,7 +424,7 @@ class LogPane(Vertical):
             def run_merged() -> None:
                 row = merged.find(start, pattern, forward=forward)
                 while row is not None and merged.filter is not None and \
-                        not merged.filter.search(merged.rows[row][0].text):
+                        not merged.filter.search(visible_text(merged.whole(row))):
                     row = merged.find(row, pattern, forward=forward)
                 self.post_message(self.Found(row, forward))
             self._call(run_merged, "log-find", "Searching the logs")

@@ -130,6 +130,14 @@ def test_very_long_lines_keep_offsets_and_do_not_stall(tmp_path: Path) -> None:
         assert one.time == at(1)                 # type: ignore[union-attr]
         assert split.time == at(3)               # the F record's time, found past the cap
         assert ix.read_line(3).text == "after"   # type: ignore[union-attr]
+        # the whole text, for search, filter and save: both kinds of long line
+        for i, t in ((1, at(1)), (2, at(3))):
+            assert ix.is_cut(i)
+            whole = ix.read_line(i, full=True)
+            assert whole is not None and whole.text == long_text and whole.time == t
+            assert ix.read_span(*ix.line_span(i)) == whole
+        assert not ix.is_cut(0) and ix.read_line(0, full=True) == ix.read_line(0)
+        assert ix.read_line(9, full=True) is None
 
 
 def test_partial_records_fold_into_one_line(tmp_path: Path) -> None:
