@@ -474,7 +474,8 @@ class ContainerIOAPI(EngineBase):
                                       comment=message)
             store = self.image_store
             layers = [LayerSource(open=(lambda d=lay.blob_digest: store.blobs.open(d)),
-                                  digest=lay.blob_digest, size=lay.blob_size, media_type=lay.media_type)
+                                  digest=lay.blob_digest, size=lay.blob_size, media_type=lay.media_type,
+                                  trusted=True)
                       for lay in store.layers_of(info.image_id)]
             layers.append(LayerSource(open=lambda: open(tmp, "rb"), digest=diff_id, size=size,
                                       media_type=MT_OCI_LAYER))

@@ -48,7 +48,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Protoco
 
 from ..errors import DigestMismatch, ImageFormatError, InvalidArgument
 from ..records import ImageInfo, Progress
-from .reference import parse_reference
+from .reference import familiar_name, normalize_tag, parse_reference
 from .registry import (MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_OCI_MANIFEST,
                        host_platform)
 from .store import (CHUNK, MT_DOCKER_LAYER, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD,
@@ -575,28 +575,11 @@ def _layer_source(reader: ArchiveReader, path: str, digest: str | None,
                        media_type=media_type)
 
 
-def familiar_name(ref: str) -> str:
-    """``docker.io/library/busybox:latest`` -> ``busybox:latest``; others unchanged.
-
-    Raises:
-        InvalidArgument: not a valid reference.
-    """
-    r = parse_reference(ref)
-    name = r.name
-    if r.domain in ("docker.io", "index.docker.io"):
-        name = r.path[len("library/"):] if r.path.startswith("library/") and r.path.count("/") == 1 \
-            else r.path
-    return f"{name}:{r.tag}" if r.tag else name
-
-
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ImageFormatError(f"{what}: image name {value!r} is not a string", hint=_HINT)
     try:
-        ref = parse_reference(value)
-        if ref.digest:
-            raise InvalidArgument("digest references cannot be tags")
-        return familiar_name(value)
+        return normalize_tag(value)
     except InvalidArgument as err:
         raise ImageFormatError(f"{what}: invalid image name {value!r}: {err.message}",
                                hint=_HINT) from None
@@ -836,7 +819,7 @@ def _store_plans(store: ImageStore, plans: list[_Plan], progress: ProgressFn | N
 def _stored_source(store: ImageStore, lay: StoredLayer) -> LayerSource:
     """A source for a layer already in the store (add_image finds it by chain id)."""
     return LayerSource(open=partial(store.blobs.open, lay.blob_digest), digest=lay.blob_digest,
-                       size=lay.blob_size, media_type=lay.media_type)
+                       size=lay.blob_size, media_type=lay.media_type, trusted=True)
 
 
 # -- saving ----------------------------------------------------------------------

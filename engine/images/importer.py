@@ -301,7 +301,7 @@ def image_from_layer(store: ImageStore, src: BinaryIO, ref: str | None, *,
             raise ImageFormatError(f"cannot decompress the rootfs tar: {err}",
                                    hint="the file is truncated or corrupt") from err
         layer_src = LayerSource(open=lambda: store.blobs.open(digest), digest=digest,
-                                size=blob_size, media_type=media_type)
+                                size=blob_size, media_type=media_type, trusted=True)
         layer = store.add_layer(None, layer_src, None, label="rootfs tar", index=1, count=1)
         config = build_config(layer.diff_id, runtime, created=created, created_by=created_by,
                               comment=comment, architecture=architecture)

@@ -84,7 +84,48 @@ def parse_reference(ref: str, *, default_tag: str = "latest") -> Reference:
     return Reference(domain=domain, path=path, tag=tag, digest=digest)
 
 
-def normalize_tag(ref: str) -> str:
-    """``busybox`` -> ``busybox:latest``; the key tags are stored under."""
+_HUB_DOMAINS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def familiar_repository(r: Reference) -> str:
+    """Docker's familiar repository name: ``docker.io/library/busybox`` -> ``busybox``.
+
+    Docker Hub's domains and its ``library/`` prefix are dropped, so every
+    spelling of a Hub name is stored and found under one key; other
+    registries keep their domain.
+    """
+    domain, path = r.domain, r.path
+    if domain in _HUB_DOMAINS:
+        domain = ""
+    if not domain and path.startswith("library/") and path.count("/") == 1:
+        path = path[len("library/"):]
+    return f"{domain}/{path}" if domain else path
+
+
+def familiar_name(ref: str) -> str:
+    """``docker.io/library/busybox:latest`` -> ``busybox:latest``; ``busybox`` stays ``busybox:latest``.
+
+    A digest, if any, is kept (``busybox@sha256:...``).
+
+    Raises:
+        InvalidArgument: not a valid reference.
+    """
     r = parse_reference(ref)
-    return f"{r.name}:{r.tag}"
+    name = familiar_repository(r)
+    if r.tag:
+        name = f"{name}:{r.tag}"
+    return f"{name}@{r.digest}" if r.digest else name
+
+
+def normalize_tag(ref: str) -> str:
+    """The key a tag is stored under: ``docker.io/library/busybox`` -> ``busybox:latest``.
+
+    Raises:
+        InvalidArgument: a malformed reference, or one with a digest
+            (``name@sha256:...`` names content, it cannot be a tag).
+    """
+    r = parse_reference(ref)
+    if r.digest:
+        raise InvalidArgument(f"refusing to create a tag with a digest reference: {ref!r}",
+                              hint="a tag is name[:tag], e.g. busybox:mine")
+    return f"{familiar_repository(r)}:{r.tag}"

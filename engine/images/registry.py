@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 from ..errors import ImageFormatError, RegistryError
@@ -218,6 +219,11 @@ def pull(store: ImageStore, ref_text: str, *, progress: ProgressFn | None = None
     layers = []
     for d in layer_descs:
         blob_digest = check_digest(d["digest"])
+        if store.blobs.has(blob_digest):    # pulled before: the stored copy, not another download
+            layers.append(LayerSource(open=partial(store.blobs.open, blob_digest), digest=blob_digest,
+                                      size=store.blobs.path(blob_digest).stat().st_size,
+                                      media_type=str(d.get("mediaType") or ""), trusted=True))
+            continue
         layers.append(LayerSource(open=lambda dg=blob_digest: client.blob(dg), digest=blob_digest,
                                   size=int(d.get("size") or 0) or None,
                                   media_type=str(d.get("mediaType") or "")))

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
-from ..errors import (AmbiguousReference, DigestMismatch, ImageFormatError, InUse,
+from ..errors import (AmbiguousReference, DigestMismatch, ImageFormatError, InUse, InvalidArgument,
                       NoSuchImage)
 from ..paths import Paths
 from ..records import HistoryEntry, ImageConfig, ImageInfo, Progress
@@ -134,6 +134,9 @@ class LayerSource:
     digest: str | None = None        # expected blob digest, verified if given
     size: int | None = None          # expected blob size, for progress
     media_type: str = MT_OCI_LAYER
+    # The store's own blob, verified when it came in: not read and hashed
+    # again. Anything from outside (an archive, a registry) leaves it False.
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,12 @@ class StoredLayer:
     media_type: str
     blob_size: int
     size: int
+
+
+def _check_blob(digest: str, expected: str) -> None:
+    if digest != expected:
+        raise DigestMismatch(f"content does not match its digest: expected {expected}, got {digest}",
+                             hint="the archive or download is corrupt or was tampered with")
 
 
 class BlobStore:
@@ -180,8 +189,12 @@ class BlobStore:
         if expected is not None:
             check_digest(expected)
             if self.has(expected):
-                # Already stored and verified when it came in; skip the copy.
-                return expected, self.path(expected).stat().st_size
+                # Already stored: no second copy, but what arrived is still
+                # checked against the digest it claims.
+                reader = HashingReader(src, on_read)
+                reader.drain()
+                _check_blob(reader.digest, expected)
+                return expected, reader.count
         fd, tmp = tempfile.mkstemp(dir=self.paths.tmp, prefix="blob-")
         try:
             reader = HashingReader(src, on_read)
@@ -191,9 +204,8 @@ class BlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             digest = reader.digest
-            if expected is not None and digest != expected:
-                raise DigestMismatch(f"content does not match its digest: expected {expected}, got {digest}",
-                                     hint="the archive or download is corrupt or was tampered with")
+            if expected is not None:
+                _check_blob(digest, expected)
             os.replace(tmp, self.path(digest))
             return digest, reader.count
         finally:
@@ -243,8 +255,13 @@ class ImageStore:
             existing = self.layer(cid)
             if existing is not None:
                 # The layer row keeps its own blob (which save writes); storing
-                # this copy too would leave a blob nothing refers to.
-                tick(src.size or existing.blob_size)
+                # this copy too would leave a blob nothing refers to. What
+                # arrived is still verified: a tampered copy of a known layer
+                # is refused, not silently replaced by the good one.
+                if src.trusted:
+                    tick(src.size or existing.blob_size)
+                else:
+                    self._verify_layer(src, expected_diff_id, label, tick)
                 return existing
         blob_digest, blob_size = self._put_layer_blob(src, tick)
         dest_parent = self.paths.layers
@@ -282,9 +299,27 @@ class ImageStore:
                 if tmpdir.exists():
                     shutil.rmtree(tmpdir, ignore_errors=True)
 
+    def _verify_layer(self, src: LayerSource, diff_id: str, label: str,
+                      tick: Callable[[int], None]) -> None:
+        """Hash a layer without storing it: its blob digest (if given) and its diff id."""
+        with src.open() as f:
+            raw = HashingReader(f, tick)
+            try:
+                tar = HashingReader(decompressed(raw))  # type: ignore[arg-type]
+                tar.drain()
+                raw.drain()
+            except (OSError, EOFError, ValueError) as err:
+                raise ImageFormatError(f"{label}: cannot read layer: {err}",
+                                       hint="the layer is truncated or not a tar archive") from err
+        if src.digest is not None:
+            _check_blob(raw.digest, src.digest)
+        if tar.digest != diff_id:
+            raise DigestMismatch(
+                f"{label}: uncompressed content {tar.digest} does not match the config's "
+                f"diff id {diff_id}", hint="the image is corrupt or was tampered with")
+
     def _put_layer_blob(self, src: LayerSource, tick: Callable[[int], None]) -> tuple[str, int]:
-        if src.digest is not None and self.blobs.has(src.digest):
-            # Verified when it came in; skip opening (a download, for pulls).
+        if src.trusted and src.digest is not None and self.blobs.has(src.digest):
             size = self.blobs.path(src.digest).stat().st_size
             tick(size)
             return src.digest, size
@@ -372,9 +407,15 @@ class ImageStore:
         if ref.startswith("sha256:"):
             raise NoSuchImage(ref)
         try:
-            name = normalize_tag(ref)
-        except Exception:
+            parsed = parse_reference(ref)
+        except InvalidArgument:
             raise NoSuchImage(ref) from None
+        if parsed.digest:       # name@sha256:... : the image whose manifest has that digest
+            rows = self.db.query("SELECT id FROM images WHERE manifest_digest=?", (parsed.digest,))
+            if not rows:
+                raise NoSuchImage(ref)
+            return rows[0]["id"]
+        name = normalize_tag(ref)
         row = self.db.one("SELECT image_id FROM tags WHERE name=?", (name,))
         if row is None:
             raise NoSuchImage(ref)

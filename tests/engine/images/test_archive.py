@@ -383,6 +383,35 @@ def test_loading_twice_is_idempotent(engine: Engine, tmp_path: Path) -> None:
     assert len(engine.images()) == 1
 
 
+@pytest.mark.parametrize("layout", ["pre-v25", "v25", "oci"])
+def test_tampered_copy_of_a_known_layer_is_refused(engine: Engine, tmp_path: Path,
+                                                    layout: str) -> None:
+    img = make_image([BASE, APP], ["gzip", ""])
+    good = tmp_path / "good.tar"
+    good.write_bytes(to_tar(docker_layout([(img, ["app:1"])])))
+    engine.load(good)
+    snap = store_snapshot(engine.paths.root)
+    # Same config (so the same diff ids and chain ids, already unpacked), but
+    # the top layer's bytes replaced by other content of the same size under
+    # the same name.
+    evil_raw = layer_tar({**APP, "app/main.py": b"print('ho')\n"})
+    assert len(evil_raw) == len(img.raw_layers[1]) and evil_raw != img.raw_layers[1]
+    if layout == "oci":
+        desc, blobs = oci_entry(img, {"io.containerd.image.name": "evil:1"})
+        files = oci_layout([desc], blobs)
+    else:
+        files = docker_layout([(img, ["evil:1"])], v25=layout == "v25")
+    top = next(n for n, v in files.items() if v == img.blobs[1])
+    files[top] = evil_raw
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(to_tar(files))
+    with pytest.raises(DigestMismatch, match="does not match"):
+        engine.load(bad)
+    assert store_snapshot(engine.paths.root) == snap
+    assert [i.repo_tags for i in engine.images()] == [("app:1",)]
+    assert_files(engine, img.id, img.files)
+
+
 def test_not_an_archive(engine: Engine, tmp_path: Path) -> None:
     junk = tmp_path / "junk"
     junk.write_bytes(b"hello, not a tar" * 100)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import (AmbiguousReference, DigestMismatch, Engine, ImageFormatError, InUse,
+from engine import (AmbiguousReference, DigestMismatch, Engine, ImageFormatError, InUse, InvalidArgument,
                     NoSuchImage)
 from engine.images.store import (MT_OCI_LAYER_GZIP, ImageStore, LayerSource, chain_id,
                                  decompressed)
@@ -235,3 +235,49 @@ def test_multi_frame_zstd_layer_is_read_whole(store: ImageStore) -> None:
     blob = cctx.compress(BASE[:4096]) + cctx.compress(BASE[4096:])   # two frames, like zstd:chunked
     lay = store.add_layer(None, LayerSource(open=lambda: io.BytesIO(blob)), _digest(BASE))
     assert lay.diff_id == _digest(BASE)
+
+
+def test_tag_with_a_digest_is_refused(store: ImageStore) -> None:
+    image_id = add(store, [BASE], ["busybox"])
+    with pytest.raises(InvalidArgument, match="digest"):
+        store.tag("busybox", "x@sha256:" + "0" * 64)
+    assert store.get(image_id).repo_tags == ("busybox:latest",)
+    assert store.db.query("SELECT name FROM tags WHERE name LIKE 'x%'") == []
+
+
+def test_docker_hub_spellings_find_and_make_the_same_tag(store: ImageStore) -> None:
+    image_id = add(store, [BASE], ["docker.io/library/busybox:latest"])
+    assert store.get(image_id).repo_tags == ("busybox:latest",)
+    for ref in ("busybox", "docker.io/library/busybox:latest", "docker.io/busybox",
+                "index.docker.io/library/busybox"):
+        assert store.resolve(ref) == image_id, ref
+    store.tag("docker.io/library/busybox", "docker.io/library/foo:1")
+    store.tag("busybox", "docker.io/me/bar")
+    assert store.get(image_id).repo_tags == ("busybox:latest", "foo:1", "me/bar:latest")
+    store.remove("docker.io/library/foo:1")
+    assert store.get(image_id).repo_tags == ("busybox:latest", "me/bar:latest")
+
+
+def test_resolve_by_manifest_digest(store: ImageStore) -> None:
+    manifest = "sha256:" + "ab" * 32
+    image_id = store.add_image(_config([BASE]), _sources([BASE]), ["web:1"],
+                               manifest_digest=manifest).id
+    assert store.resolve(f"web@{manifest}") == image_id
+    with pytest.raises(NoSuchImage):
+        store.resolve("web@sha256:" + "cd" * 32)
+
+
+def test_tampered_copy_of_a_stored_layer_is_refused(store: ImageStore) -> None:
+    add(store, [BASE], ["good"])
+    evil = layer_tar({"etc/os-release": b"evil\n", "bin/tool": b"tool"})
+    blob = gzip.compress(evil, mtime=0)
+    # Claims BASE's diff id (already unpacked), carries other content.
+    src = LayerSource(open=partial(io.BytesIO, blob), size=len(blob))
+    with pytest.raises(DigestMismatch, match="diff id"):
+        store.add_image(_config([BASE], 5), [src], ["evil"])
+    # Claims a stored blob's digest, carries other bytes.
+    good_blob = gzip.compress(BASE, mtime=0)
+    src = LayerSource(open=partial(io.BytesIO, blob), digest=_digest(good_blob), size=len(blob))
+    with pytest.raises(DigestMismatch, match="does not match its digest"):
+        store.add_image(_config([BASE], 6), [src], ["evil"])
+    assert [i.repo_tags for i in store.list()] == [("good:latest",)]
