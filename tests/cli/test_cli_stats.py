@@ -72,6 +72,33 @@ def test_system_df(capsys: pytest.CaptureFixture[str], root: Path) -> None:
                        "Reclaimable": "4kB (100%)"}
 
 
+def test_system_df_templates(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    rc, out, _ = run(capsys, root, "system", "df", "--format", "{{.Type}}: {{.Size}}")
+    assert rc == 0 and out.splitlines()[0] == "Images: 4kB" and len(out.splitlines()) == 4
+    rc, out, _ = run(capsys, root, "system", "df", "--format", "table {{.Type}}\t{{.TotalCount}}")
+    assert [ln.split("   ")[0].strip() for ln in out.splitlines()[:2]] == ["TYPE", "Images"]
+    assert out.splitlines()[0].split() == ["TYPE", "TOTAL"]
+    rc, out, _ = run(capsys, root, "system", "df", "--format", "{{json .}}")
+    assert json.loads(out.splitlines()[0])["Reclaimable"] == "4kB (100%)"
+    rc, _, err = run(capsys, root, "system", "df", "--format", "{{.Colour}}")
+    assert rc == 125 and "unknown field 'Colour'" in err
+    rc, out, _ = run(capsys, root, "system", "df", "-v", "--format", "json")
+    [image] = json.loads(out)["Images"]
+    assert (image["Repository"], image["Tag"], image["Size"]) == ("demo", "1", "4kB")
+    rc, _, err = run(capsys, root, "system", "df", "-v", "--format", "{{.Type}}")
+    assert rc == 125 and "only --format json" in err
+
+
+def test_system_df_verbose_prints_the_ellipsis_itself(capsys: pytest.CaptureFixture[str],
+                                                       root: Path) -> None:
+    from engine import ContainerSpec
+    e = Engine(root)
+    e.create(ContainerSpec(image="demo:1", command=("echo", "a long command line here"), name="xx"))
+    e.close()
+    rc, out, _ = run(capsys, root, "system", "df", "-v")
+    assert rc == 0 and '"echo a long command …"' in out and "\\u" not in out
+
+
 def test_system_prune_asks_first(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     rc, out, err = run(capsys, root, "system", "prune", "-a")
     assert rc == 0
@@ -94,6 +121,17 @@ def test_events_past_window_and_json(capsys: pytest.CaptureFixture[str], root: P
     [ev] = [json.loads(x) for x in out.splitlines()]
     assert ev["Type"] == "image" and ev["Action"] == "tag" and ev["Actor"]["Attributes"] == {"name": "demo:1"}
     assert ev["timeNano"] // 10**9 == ev["time"]
+    rc, out, _ = run(capsys, root, "events", "--since", "1h", "--until", "0s",
+                     "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Status}} "
+                     "{{.Actor.Attributes.colour}}")
+    assert out.splitlines()[1] == "image tag demo:1 tag <no value>"
+    rc, out, _ = run(capsys, root, "events", "--since", "1h", "--until", "0s", "--format", "{{json .}}")
+    ev = json.loads(out.splitlines()[1])
+    assert list(ev)[:4] == ["status", "id", "Type", "Action"] and ev["scope"] == "local"
+    rc, _, err = run(capsys, root, "events", "--until", "0s", "--format", "{{.Type")
+    assert rc == 125 and "bad --format template" in err
+    rc, _, err = run(capsys, root, "events", "--until", "0s", "--format", "table {{.Type}}")
+    assert rc == 125 and "cannot print a table" in err
     rc, _, err = run(capsys, root, "events", "--filter", "colour=blue", "--until", "0s")
     assert rc == 125 and "unknown event filter 'colour'" in err
     rc, _, err = run(capsys, root, "events", "--since", "someday")
@@ -122,10 +160,23 @@ def test_stats_all_shows_stopped_containers_as_zeros(capsys: pytest.CaptureFixtu
                                            "0B", "/", "0B", "0B", "/", "0B", "0"]
     rc, out, _ = run(capsys, root, "stats", "--no-stream", "--format", "json", "--no-trunc", "idle")
     assert json.loads(out) | {} == {
-        "BlockIO": "0B / 0B", "CPUPerc": "0.00%", "Container": idle.id, "ID": idle.id,
+        "BlockIO": "0B / 0B", "CPUPerc": "0.00%", "Container": "idle", "ID": idle.id,
         "MemPerc": "0.00%", "MemUsage": "0B / 0B", "Name": "idle", "NetIO": "0B / 0B", "PIDs": "0"}
     rc, out, _ = run(capsys, root, "stats", "--no-stream")
     assert len(out.splitlines()) == 1                       # running only: just the header
+    # Docker's templates: fields, a table with Docker's titles, {{json .}}.
+    rc, out, _ = run(capsys, root, "stats", "--no-stream", "-a", "--format",
+                     "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.Container}}")
+    assert out == f"idle 0.00% 0B / 0B {idle.id[:12]}\n"
+    rc, out, _ = run(capsys, root, "stats", "--no-stream", "--format",
+                     "table {{.Container}}\t{{.ID}}\t{{.MemPerc}}\t{{.PIDs}}", "idle")
+    assert [ln.split("   ") for ln in out.splitlines()][0][:1] == ["CONTAINER"]
+    assert out.splitlines()[0].split() == ["CONTAINER", "CONTAINER", "ID", "MEM", "%", "PIDS"]
+    assert out.splitlines()[1].split() == ["idle", idle.id[:12], "0.00%", "0"]
+    rc, out, _ = run(capsys, root, "stats", "--no-stream", "--format", "{{json .}}", "idle")
+    assert json.loads(out)["Container"] == "idle" and list(json.loads(out))[0] == "BlockIO"
+    rc, _, err = run(capsys, root, "stats", "--no-stream", "--format", "{{.CPU}}")
+    assert rc == 125 and "unknown field 'CPU'" in err and "CPUPerc" in err
 
 
 def test_pause_update_errors_are_messages(capsys: pytest.CaptureFixture[str], root: Path) -> None:
@@ -174,3 +225,40 @@ def test_resource_flags_for_run_join_an_existing_parser() -> None:
     from engine import InvalidArgument
     with pytest.raises(InvalidArgument, match="invalid size"):
         stats_cli.resource_spec_fields(p.parse_args(["--memory-swap", "lots"]))
+
+
+def test_streaming_stats_primes_so_the_first_frame_has_cpu(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime.now(timezone.utc)
+
+    def reading(cpu: float) -> ContainerStats:
+        return ContainerStats(id="f" * 64, name="web", time=now, cpu_percent=cpu, memory_usage=0,
+                              memory_limit=1, memory_percent=0, net_rx=0, net_tx=0,
+                              block_read=0, block_write=0, pids=1)
+
+    class Sampler:
+        readings = [reading(0.0), reading(42.0), reading(43.0)]   # the first has no CPU delta
+
+        def sample(self, refs: object) -> list[ContainerStats]:
+            return [self.readings.pop(0)]
+
+    class FakeEngine:
+        def stats_sampler(self) -> Sampler:
+            return Sampler()
+
+    class Stop(Exception):
+        pass
+
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) > 1:                  # the pause after the first frame
+            raise Stop
+
+    monkeypatch.setattr(stats_cli.time, "sleep", sleep)
+    a = build_parser().parse_args(["stats", "--format", "{{.Name}} {{.CPUPerc}}"])
+    with pytest.raises(Stop):
+        stats_cli.cmd_stats(FakeEngine(), a)  # type: ignore[arg-type]
+    assert capsys.readouterr().out == "web 42.00%\n"
+    assert sleeps == [stats_cli.PRIMING_SECONDS, stats_cli.REFRESH_SECONDS]

@@ -16,11 +16,20 @@ from engine import Engine, EngineError, InvalidArgument
 from engine.records import ContainerStats, DiskUsage, Event, UsageSummary
 
 from .common import confirm, group_help
-from .output import human_ago, table
+from .output import format_records, human_ago, table
 
 STATS_HEADERS = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
                  "BLOCK I/O", "PIDS")
+# Docker's --format fields of stats and their column titles (cli/command/formatter/stats.go).
+STATS_FIELDS = {"Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
+                "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+                "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+DF_FIELDS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+             "Reclaimable": "RECLAIMABLE"}
+FORMAT_HELP = ("'json', a Go template ('{{.Name}} {{.CPUPerc}}', '{{json .}}'), or "
+               "'table TEMPLATE' for columns with a header")
 REFRESH_SECONDS = 1.0
+PRIMING_SECONDS = 0.5       # streaming: the first frame's CPU % is over this much time
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,7 +68,8 @@ def add_system_verbs(ssub: argparse._SubParsersAction) -> None:  # type: ignore[
     if "df" not in ssub.choices:
         p = ssub.add_parser("df", help="Show disk usage")
         p.add_argument("-v", "--verbose", action="store_true", help="show each image, container, volume")
-        p.add_argument("--format", help="'json' for one JSON object per line")
+        p.add_argument("--format", help=FORMAT_HELP + "; fields Type, TotalCount, Active, Size, "
+                       "Reclaimable (with -v: 'json' only)")
         p.set_defaults(func=cmd_df)
     if "prune" not in ssub.choices:
         p = ssub.add_parser("prune", help="Remove unused data")
@@ -79,7 +89,7 @@ def _add_stats(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     p.add_argument("--no-stream", action="store_true", help="print one sample and exit")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
-    p.add_argument("--format", help="'json' for one JSON object per line per container")
+    p.add_argument("--format", help=FORMAT_HELP + "; fields " + ", ".join(STATS_FIELDS))
     p.set_defaults(func=cmd_stats)
 
 
@@ -102,7 +112,7 @@ def binary_size(n: float) -> str:
 
 
 def stats_row(s: ContainerStats, *, no_trunc: bool = False) -> dict[str, str]:
-    """One container's stats as the strings Docker prints (its JSON keys)."""
+    """One container's stats as the strings Docker prints (its JSON keys, but ``Container``)."""
     return {
         "ID": s.id if no_trunc else s.id[:12],
         "Name": s.name,
@@ -122,47 +132,46 @@ def _idle_row(cid: str, name: str, no_trunc: bool) -> dict[str, str]:
 
 
 def _stats_rows(engine: Engine, a: argparse.Namespace, sample: list[ContainerStats]) -> list[dict[str, str]]:
-    rows = [stats_row(s, no_trunc=a.no_trunc) for s in sample]
+    by_id = {s.id: stats_row(s, no_trunc=a.no_trunc) for s in sample}
+    order = list(by_id)
+    given: dict[str, str] = {}
     if a.all or a.containers:
         # Containers that are not running get a row of zeros, as in Docker.
-        shown = {s.id for s in sample}
         everyone = (engine.containers(all=True) if not a.containers
                     else [engine.container(r) for r in a.containers])
-        extra = {c.id: _idle_row(c.id, c.name, a.no_trunc) for c in everyone if c.id not in shown}
-        order = [c.id for c in everyone]
-        by_id = {s.id: r for s, r in zip(sample, rows)} | extra
-        rows = [by_id[i] for i in dict.fromkeys(order + [s.id for s in sample]) if i in by_id]
-    return rows
+        for ref, c in zip(a.containers or (), everyone):
+            given.setdefault(c.id, ref)
+        for c in everyone:
+            by_id.setdefault(c.id, _idle_row(c.id, c.name, a.no_trunc))
+        order = list(dict.fromkeys([c.id for c in everyone] + order))
+    # Docker's Container is the reference as given (a name stays a name), else the short id.
+    return [by_id[cid] | {"Container": given.get(cid, by_id[cid]["ID"])} for cid in order]
 
 
 def _print_stats(rows: Sequence[dict[str, str]], fmt: str | None, out: Any = None) -> None:
     out = out or sys.stdout
-    if fmt == "json":
-        for r in rows:
-            out.write(json.dumps({"BlockIO": r["BlockIO"], "CPUPerc": r["CPUPerc"],
-                                  "Container": r["ID"], "ID": r["ID"], "MemPerc": r["MemPerc"],
-                                  "MemUsage": r["MemUsage"], "Name": r["Name"],
-                                  "NetIO": r["NetIO"], "PIDs": r["PIDs"]}) + "\n")
+    if fmt is None or fmt.strip() == "table":
+        table(STATS_HEADERS, ([r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"],
+                               r["NetIO"], r["BlockIO"], r["PIDs"]] for r in rows), out)
         return
-    table(STATS_HEADERS, ([r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"],
-                           r["NetIO"], r["BlockIO"], r["PIDs"]] for r in rows), out)
+    format_records(fmt, [{k: r[k] for k in sorted(STATS_FIELDS)} for r in rows], STATS_FIELDS, out)
 
 
 def cmd_stats(engine: Engine, a: argparse.Namespace) -> int:
-    if a.format not in (None, "json", "table"):
-        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json or table")
+    if a.format is not None and a.format.strip() not in ("json", "table"):
+        _check_template(a.format, STATS_FIELDS)     # a bad template fails before sampling
     sampler = engine.stats_sampler()
     refs = a.containers or None
-    first = sampler.sample(refs)
+    sample = sampler.sample(refs)
+    if sample:
+        # CPU % needs two readings; Docker waits for them too, so even the
+        # first frame (and --no-stream's only one) has real CPU figures.
+        time.sleep(PRIMING_SECONDS if not a.no_stream else REFRESH_SECONDS)
+        sample = sampler.sample(refs)
     if a.no_stream:
-        if first:
-            # CPU % needs two readings; Docker's one-shot waits for them too.
-            time.sleep(REFRESH_SECONDS)
-            first = sampler.sample(refs)
-        _print_stats(_stats_rows(engine, a, first), a.format)
+        _print_stats(_stats_rows(engine, a, sample), a.format)
         return 0
-    interactive = sys.stdout.isatty() and a.format != "json"
-    sample = first
+    interactive = sys.stdout.isatty() and (a.format or "").strip() != "json"
     while True:
         rows = _stats_rows(engine, a, sample)
         if interactive:
@@ -173,13 +182,25 @@ def cmd_stats(engine: Engine, a: argparse.Namespace) -> int:
         sample = sampler.sample(refs)
 
 
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _check_template(fmt: str, fields: dict[str, str]) -> None:
+    """Raise InvalidArgument now for a template that would fail on the first record."""
+    format_records(fmt, [{k: "" for k in sorted(fields)}], fields, _Discard())
+
+
 # -- events --------------------------------------------------------------------------
 def _add_events(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="show events since a time (RFC 3339, unix seconds, or 10m ago)")
     p.add_argument("--until", help="stop at this time")
     p.add_argument("-f", "--filter", action="append", default=[],
                    help="type=, container=, event=, image=, volume=, network=, label=")
-    p.add_argument("--format", help="'json' for one JSON object per line")
+    p.add_argument("--format", help="'json', or a Go template ('{{json .}}', "
+                   "'{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'); fields Type, Action, "
+                   "Actor.ID, Actor.Attributes, Status, ID, From, Scope, Time, TimeNano")
     p.set_defaults(func=cmd_events)
 
 
@@ -197,17 +218,53 @@ def _zone(t: datetime) -> str:
 
 
 def event_json(ev: Event) -> dict[str, Any]:
-    """The Docker Engine API shape of an event."""
+    """The Docker Engine API shape of an event.
+
+    Container and image events carry Docker's deprecated ``status``/``id``
+    (and ``from``: the image) too, as Docker still sends them.
+    """
     ns = int(ev.time.timestamp()) * 1_000_000_000 + ev.time.microsecond * 1000
-    return {"Type": ev.type, "Action": ev.action,
-            "Actor": {"ID": ev.actor_id, "Attributes": dict(ev.attributes)},
-            "scope": "local", "time": ns // 1_000_000_000, "timeNano": ns}
+    out: dict[str, Any] = {}
+    if ev.type in ("container", "image"):
+        out = {"status": ev.action, "id": ev.actor_id}
+        if ev.type == "container" and ev.attributes.get("image"):
+            out["from"] = ev.attributes["image"]
+    return out | {"Type": ev.type, "Action": ev.action,
+                  "Actor": {"ID": ev.actor_id, "Attributes": dict(ev.attributes)},
+                  "scope": "local", "time": ns // 1_000_000_000, "timeNano": ns}
+
+
+class _GoStruct(dict):  # type: ignore[type-arg]
+    """A decoded Go struct: JSON tags as keys (``{{json .}}``), Go field names for ``{{.Field}}``."""
+
+    _GO_NAMES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope",
+                 "Time": "time", "TimeNano": "timeNano"}
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, self._GO_NAMES.get(key, key))  # type: ignore[call-overload]
+
+    def __getitem__(self, key: Any) -> Any:
+        return dict.__getitem__(self, self._GO_NAMES.get(key, key))
+
+
+def _print_event(ev: Event, fmt: str | None, out: Any = None) -> None:
+    out = out or sys.stdout
+    if fmt is None:
+        out.write(format_event(ev) + "\n")
+    elif fmt.strip() == "json":
+        out.write(json.dumps(event_json(ev), ensure_ascii=False, separators=(",", ":")) + "\n")
+    else:
+        # Go would print "<no value>" for an attribute an event lacks, so not strict.
+        format_records(fmt, [_GoStruct(event_json(ev))], out=out, strict=False)
 
 
 def cmd_events(engine: Engine, a: argparse.Namespace) -> int:
     from engine.events import EventFilter, parse_time
-    if a.format not in (None, "json"):
-        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json")
+    if a.format is not None and a.format.strip().startswith("table"):
+        raise InvalidArgument("events cannot print a table", hint="use json or a template")
+    if a.format is not None and a.format.strip() != "json":
+        _print_event(Event(seq=0, time=datetime.now(timezone.utc), type="container",
+                           action="check", actor_id="", attributes={}), a.format, _Discard())
     flt = EventFilter.parse(a.filter)
     until = parse_time(a.until) if a.until else None
     if a.since:
@@ -219,8 +276,7 @@ def cmd_events(engine: Engine, a: argparse.Namespace) -> int:
     for ev in engine.follow_events(since=a.since, stop=done, filters=flt):
         if until is not None and ev.time > until:
             break
-        line = json.dumps(event_json(ev)) if a.format == "json" else format_event(ev)
-        sys.stdout.write(line + "\n")
+        _print_event(ev, a.format)
         sys.stdout.flush()
     return 0
 
@@ -340,7 +396,8 @@ def print_df(du: DiskUsage, *, verbose: bool = False, out: Any = None) -> None:
            "CONTAINERS"), rows, out)
     out.write("\nContainers space usage:\n\n")
     table(("CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"),
-          ([c.id[:12], c.image, json.dumps(c.command[:20] + ("…" if len(c.command) > 20 else "")),
+          ([c.id[:12], c.image, json.dumps(c.command[:20] + ("…" if len(c.command) > 20 else ""),
+                                           ensure_ascii=False),
             str(c.local_volumes), human_size(c.size), human_ago(c.created), c.status, c.name]
            for c in du.containers), out)
     out.write("\nLocal Volumes space usage:\n\n")
@@ -349,16 +406,47 @@ def print_df(du: DiskUsage, *, verbose: bool = False, out: Any = None) -> None:
     out.write("\nBuild cache usage: 0B\n")
 
 
+def df_rows(du: DiskUsage) -> list[dict[str, str]]:
+    """``system df``'s summary as Docker's ``--format`` fields."""
+    # Sorted keys, as Docker's formatter marshals {{json .}}.
+    return [{"Active": str(s.active), "Reclaimable": _reclaim(s), "Size": human_size(s.size),
+             "TotalCount": str(s.total), "Type": s.type} for s in du.summary]
+
+
+def df_verbose_json(du: DiskUsage) -> dict[str, Any]:
+    """``system df -v --format json``: every image, container and volume, Docker's field names."""
+    images = []
+    for i in du.images:
+        for tag in list(i.repo_tags) or ["<none>:<none>"]:
+            repo, _, t = tag.rpartition(":")
+            images.append({"Containers": str(i.containers), "CreatedSince": human_ago(i.created),
+                           "ID": i.id.split(":", 1)[-1][:12], "Repository": repo,
+                           "SharedSize": human_size(i.shared_size), "Size": human_size(i.size),
+                           "Tag": t, "UniqueSize": human_size(i.unique_size)})
+    containers = [{"Command": c.command, "ID": c.id[:12], "Image": c.image,
+                   "LocalVolumes": str(c.local_volumes), "Names": c.name,
+                   "RunningFor": human_ago(c.created), "Size": human_size(c.size),
+                   "Status": c.status} for c in du.containers]
+    volumes = [{"Links": str(v.links), "Name": v.name, "Size": human_size(v.size)}
+               for v in du.volumes]
+    return {"BuildCache": [], "Containers": containers, "Images": images, "Volumes": volumes}
+
+
 def cmd_df(engine: Engine, a: argparse.Namespace) -> int:
-    if a.format not in (None, "json", "table"):
-        raise InvalidArgument(f"unknown format {a.format!r}", hint="use json or table")
+    fmt = a.format.strip() if a.format is not None else None
+    if a.verbose and fmt not in (None, "table", "json"):
+        raise InvalidArgument("system df -v takes only --format json",
+                              hint="drop -v to format the summary with a template")
+    if fmt not in (None, "table", "json"):
+        _check_template(a.format, DF_FIELDS)                   # a bad template fails first
     du = engine.system_df()
-    if a.format == "json":
-        for s in du.summary:
-            print(json.dumps({"Type": s.type, "TotalCount": str(s.total), "Active": str(s.active),
-                              "Size": human_size(s.size), "Reclaimable": _reclaim(s)}))
+    if a.verbose and fmt == "json":
+        print(json.dumps(df_verbose_json(du), ensure_ascii=False, separators=(",", ":")))
         return 0
-    print_df(du, verbose=a.verbose)
+    if fmt in (None, "table"):
+        print_df(du, verbose=a.verbose)
+        return 0
+    format_records(a.format, df_rows(du), DF_FIELDS)
     return 0
 
 
