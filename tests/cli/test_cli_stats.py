@@ -40,6 +40,10 @@ def test_verbs_are_registered() -> None:
         assert verb in sub.choices
     system = stats_cli._subcommands(sub.choices["system"])
     assert system is not None and {"df", "prune", "events"} <= set(system.choices)
+    a = p.parse_args(["container", "stats", "--no-stream", "web"])
+    assert a.func is stats_cli.cmd_stats and a.containers == ["web"]
+    a = p.parse_args(["container", "update", "--cpus", "0.5", "web"])
+    assert a.func is stats_cli.cmd_update and a.cpus == "0.5"
 
 
 def test_system_verbs_join_an_existing_system_parser() -> None:

@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=cmd_unpause)
     _add_update(sub.add_parser("update", help="Change the resource limits of containers"))
+    # ``portside container stats|update`` too, when the container verbs made that group.
+    container = sub.choices.get("container")
+    group = _subcommands(container) if container is not None else None
+    if group is not None:
+        if "stats" not in group.choices:
+            _add_stats(group.add_parser("stats", help="Show a live stream of containers' resource use"))
+        if "update" not in group.choices:
+            _add_update(group.add_parser("update", help="Change the resource limits of containers"))
 
     system = sub.choices.get("system")
     if system is None:
