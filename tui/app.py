@@ -29,6 +29,7 @@ from engine import Engine, EngineError
 from .config import DEFAULT_THEME_DARK, DEFAULT_THEME_LIGHT, Config, load_config
 from .screens.error import ErrorScreen
 from .screens.help import HelpScreen
+from .screens.keys import binding_ids
 from .screens.main import MainScreen
 from .screens.palette import PortsideCommands
 
@@ -70,6 +71,12 @@ class PortsideApp(App[int]):
             else DEFAULT_THEME_DARK
         for problem in self.config.problems:
             self.notify(problem, title="config", severity="warning", timeout=10)
+        unknown = sorted(set(self.config.keymap) - binding_ids())
+        if unknown:
+            where = self.config.path or "config"
+            self.notify(f"{where}: no binding has the id {', '.join(unknown)} (see ? for "
+                        "the ids); those keys are ignored", title="config",
+                        severity="warning", timeout=10)
         if self.config.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.theme!r}; using {DEFAULT_THEME_DARK}",
                         title="config", severity="warning")
@@ -164,16 +171,18 @@ class PortsideApp(App[int]):
         yield SystemCommand("Toggle light/dark theme", "F3", self.action_toggle_theme)
 
     # -- handing the terminal to a process ---------------------------------------
-    def run_in_terminal(self, argv: list[str], note: str = "") -> int | None:
+    def run_in_terminal(self, argv: list[str], note: str = "",
+                        shown: list[str] | None = None) -> int | None:
         """Suspend the app, run ``argv`` on the real terminal, come back.
 
-        ``note`` is printed under the command line (e.g. how to detach).
-        Returns the exit code, or None when the command could not start.
+        ``shown`` is the command line printed first, the one users would
+        type (default: ``argv``); ``note`` is printed under it (e.g. how to
+        detach). Returns the exit code, or None when the command could not start.
         """
         try:
             with self.suspend():
                 # A clean screen, and the command shown so users learn the CLI.
-                sys.stdout.write(f"\x1b[H\x1b[2J\x1b[2m$ {shlex.join(argv)}\x1b[0m\n")
+                sys.stdout.write(f"\x1b[H\x1b[2J\x1b[2m$ {shlex.join(shown or argv)}\x1b[0m\n")
                 if note:
                     sys.stdout.write(f"\x1b[2m{note}\x1b[0m\n")
                 sys.stdout.flush()

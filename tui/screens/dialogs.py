@@ -16,7 +16,7 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n", "answer(False)", "No", id="confirm.no"),
-        Binding("escape", "answer(False)", "Cancel", show=False),
+        Binding("escape", "answer(False)", "Cancel", show=False, id="confirm.cancel"),
     ]
 
     def __init__(self, title: str, body: str = "", *, yes: str = "Remove",
@@ -54,7 +54,7 @@ class PromptScreen(ModalScreen[str | None]):
     """Ask for one line (a tag, a name, a path); validated as the user types."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
     ]
 
     def __init__(self, title: str, *, value: str = "", placeholder: str = "",

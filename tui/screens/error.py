@@ -15,7 +15,7 @@ class ErrorScreen(ModalScreen[None]):
     """An unexpected exception with its traceback; the app keeps running."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,q", "dismiss", "Close"),
+        Binding("escape,enter,q", "dismiss", "Close", id="error.close"),
     ]
 
     def __init__(self, error: BaseException, title: str = "") -> None:

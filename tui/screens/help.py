@@ -1,7 +1,7 @@
 """``?``: every binding in the app, where it applies, and its id for the keymap."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,71 +10,24 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
-
-def binding_sections() -> list[tuple[str, type[Any]]]:
-    """Where bindings live, in the order help lists them (imported late: no cycles)."""
-    from ..widgets.containers_table import ContainersTable
-    from ..widgets.detail import DetailPane
-    from ..widgets.images_table import ImagesTable
-    from ..widgets.lists import ListPane
-    from ..widgets.log_view import LogView
-    from ..widgets.resource_table import ResourceTable
-    from ..widgets.text_view import TextView
-    from ..widgets.volumes_table import VolumesTable
-    from ..app import PortsideApp
-    from .main import MainScreen
-    return [
-        ("Everywhere", PortsideApp),
-        ("Main screen", MainScreen),
-        ("Any list", ResourceTable),
-        ("Lists pane", ListPane),
-        ("Containers", ContainersTable),
-        ("Images", ImagesTable),
-        ("Volumes", VolumesTable),
-        ("Detail pane", DetailPane),
-        ("Logs", LogView),
-        ("Inspect and text tabs", TextView),
-    ]
-
-
-def _own_bindings(cls: type[Any]) -> list[Binding]:
-    raw: Iterable[BindingType] = cls.__dict__.get("BINDINGS", [])
-    out: list[Binding] = []
-    for b in raw:
-        if isinstance(b, Binding):
-            out.append(b)
-        else:
-            out.append(Binding(*b))
-    return out
+from .keys import all_bindings, keys_of
 
 
 def help_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """(keys, description, section, binding id) for every binding, keymap applied."""
-    rows = []
-    for section, cls in binding_sections():
-        for b in _own_bindings(cls):
-            keys = keymap.get(b.id, b.key) if b.id else b.key
-            shown = ", ".join(_key_display(k) for k in keys.split(","))
-            desc = b.description or b.action.replace("_", " ")
-            rows.append((shown, desc, section, b.id or ""))
-    return rows
+    """(keys, description, section, binding id) for every binding, keymap applied.
 
-
-_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space",
-          "left_square_bracket": "[", "right_square_bracket": "]", "ampersand": "&",
-          "asterisk": "*", "at": "@", "colon": ":"}
-
-
-def _key_display(key: str) -> str:
-    return _NAMES.get(key, key)
+    Generated from the bindings themselves (see ``keys.all_bindings``), so
+    nothing can be left out.
+    """
+    return [(keys_of(b, keymap), b.description, b.section, b.id) for b in all_bindings()]
 
 
 class HelpScreen(ModalScreen[None]):
     """All bindings, filterable; ids are what ``[keys]`` in config.toml remaps."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "close", "Close"),
-        Binding("slash", "filter", "Filter", show=False),
+        Binding("escape,q,question_mark", "close", "Close", id="help.close"),
+        Binding("slash", "filter", "Filter", show=False, id="help.filter"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -6,6 +6,11 @@ from typing import Any, Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .keys import MOVES, BoundAction, all_bindings, keys_of
+
+VIEW_OF = {"container": "containers", "image": "images", "volume": "volumes",
+           "network": "networks"}
+
 
 class PortsideCommands(Provider):
     """Actions of the app and every container and image, by name."""
@@ -18,46 +23,82 @@ class PortsideCommands(Provider):
         return None
 
     def _actions(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        """Every binding that does something, from the one registry help uses too."""
         main = self._main()
         if main is None:
             return
-        for view, label in (("containers", "Containers"), ("images", "Images"),
-                            ("volumes", "Volumes"), ("networks", "Networks"),
-                            ("events", "Events")):
-            yield f"Show {label}", "switch the list pane", partial(main.action_view, view)
-        yield "Run a new container", "open the run dialog", main.open_run_dialog
-        yield "Help: all keys", "every binding and its id", self.app.action_help
+        yield "Run a new container", "open the run dialog (n)", main.open_run_dialog
+        for b in all_bindings():
+            target = self._target_of(b)
+            if target is None or b.action_name in MOVES:
+                continue
+            keys = keys_of(b, getattr(getattr(self.app, "config", None), "keymap", {}) or {})
+            yield f"{b.section}: {b.description}", f"key: {keys}", partial(
+                self._run, target, b.binding.action)
 
-        def on_table(view: str, action: str) -> Callable[[], Any]:
-            async def run() -> None:
-                main.action_view(view)
-                table = main.lists.table(view)
-                if table is not None:
-                    await table.run_action(action)
-            return run
+    @staticmethod
+    def _target_of(b: BoundAction) -> str | None:
+        """Which widget runs ``b``'s action: app, main, detail, logs, table, lists or a view.
 
-        for view, action, title, help in (
-            ("containers", "lifecycle('start')", "Start container", "the current or marked ones"),
-            ("containers", "lifecycle('stop')", "Stop container", "the current or marked ones"),
-            ("containers", "lifecycle('restart')", "Restart container", "current or marked"),
-            ("containers", "lifecycle('kill')", "Kill container", "current or marked"),
-            ("containers", "pause", "Pause/unpause container", "current or marked"),
-            ("containers", "remove(False)", "Remove container", "asks first"),
-            ("containers", "rename", "Rename container", ""),
-            ("containers", "exec_shell", "Shell in container", "sh in the current container"),
-            ("containers", "attach", "Attach to container", "ctrl+p ctrl+q detaches"),
-            ("containers", "prune", "Prune stopped containers", "asks first"),
-            ("images", "run", "Run image", "open the run dialog for the current image"),
-            ("images", "remove(False)", "Remove image", "asks first"),
-            ("images", "tag", "Tag image", ""),
-            ("images", "load", "Load image archive", "docker-archive, oci-archive, OCI dir"),
-            ("images", "import", "Import rootfs tar", "as a one-layer image"),
-            ("images", "pull", "Pull image", "from a registry"),
-            ("images", "prune", "Prune untagged images", "asks first"),
-            ("volumes", "create", "Create volume", ""),
-            ("volumes", "prune", "Prune unused volumes", "asks first"),
-        ):
-            yield title, help, on_table(view, action)
+        None: not an action to find by name (dialogs, inputs, help).
+        """
+        from ..app import PortsideApp
+        from ..widgets.detail import DetailPane
+        from ..widgets.lists import ListPane
+        from ..widgets.log_view import LogView
+        from ..widgets.resource_table import ResourceTable
+        from .main import MainScreen
+        owner = b.owner
+        if issubclass(owner, PortsideApp):
+            return "app"
+        if issubclass(owner, MainScreen):
+            return "main"
+        if issubclass(owner, DetailPane):
+            return "detail"
+        if issubclass(owner, LogView):
+            return "logs"
+        if owner is ResourceTable:
+            return "table"
+        if issubclass(owner, ListPane):
+            return "lists"
+        if issubclass(owner, ResourceTable):
+            return VIEW_OF.get(getattr(owner, "kind", ""))
+        return None
+
+    async def _run(self, target: str, action: str) -> None:
+        from ..widgets.detail import DetailPane
+        from ..widgets.log_view import LogView
+        main = self._main()
+        if main is None:
+            return
+        if target == "app":
+            await self.app.run_action(action)
+        elif target == "main":
+            await main.run_action(action)
+        elif target == "detail":
+            await main.query_one(DetailPane).run_action(action)
+        elif target == "table":
+            table = main.lists.table()
+            if table is not None:
+                await table.run_action(action)
+        elif target == "lists":
+            await main.lists.run_action(action)
+        elif target == "logs":
+            if main.lists.view != "containers":
+                main.action_view("containers")
+            detail = main.query_one(DetailPane)
+            if detail.kind != "container" or detail.key is None:
+                self.app.notify("select a container first", severity="warning")
+                return
+            detail.select_tab("logs")
+            view = detail.query_one(LogView)
+            view.focus()
+            await view.run_action(action)
+        else:
+            main.action_view(target)
+            table = main.lists.table(target)
+            if table is not None:
+                await table.run_action(action)
 
     def _objects(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         main = self._main()

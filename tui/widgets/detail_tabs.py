@@ -111,12 +111,12 @@ class RowsTab(Loads, DataTable):
     HEADERS: ClassVar[tuple[str, ...]] = ()
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "scroll_top", "Top", show=False),
-        Binding("G", "scroll_bottom", "Bottom", show=False),
-        Binding("h", "scroll_left", "Left", show=False),
-        Binding("l", "scroll_right", "Right", show=False),
+        Binding("j", "cursor_down", "Down", show=False, id="rows.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="rows.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="rows.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="rows.bottom"),
+        Binding("h", "scroll_left", "Left", show=False, id="rows.left"),
+        Binding("l", "scroll_right", "Right", show=False, id="rows.right"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:

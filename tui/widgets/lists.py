@@ -36,7 +36,7 @@ class FilterInput(Input):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "clear", "Clear filter", id="filter.clear"),
-        Binding("down", "done", "To list", show=False),
+        Binding("down", "done", "To list", show=False, id="filter.done"),
     ]
 
     class Done(Message):

@@ -51,7 +51,7 @@ class LogInput(Input):
     """The pane's one input line: search, filter, time or file name."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("escape", "cancel", "Cancel", show=False, id="logs.input_cancel"),
     ]
 
     class Cancelled(Message):
