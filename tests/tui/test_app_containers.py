@@ -204,13 +204,24 @@ def test_exec_hands_the_terminal_to_portside_exec(engine: Engine,
     async def go() -> None:
         app = make_app(engine)
         seen: list[list[str]] = []
-        app.run_in_terminal = lambda argv, note="": seen.append(argv) or 0  # type: ignore
+        shown: list[list[str] | None] = []
+
+        def fake(argv: list[str], note: str = "", shown_as: list[str] | None = None) -> int:
+            seen.append(argv)
+            shown.append(shown_as)
+            return 0
+
+        app.run_in_terminal = lambda argv, note="", shown=None: fake(argv, note, shown)  # type: ignore
         async with app.run_test(size=(80, 24)) as pilot:
             table = await containers(app, pilot, cid)
             table.select_key(cid)
             await pilot.press("e")
             assert seen and seen[0][-4:] == ["exec", "-it", cid, "sh"]
             assert seen[0][seen[0].index("--root") + 1] == str(engine.paths.root)
+            name = engine.container(cid).name
+            assert shown[0] == ["portside", "exec", "-it", name, "sh"]    # what users type
+            await pilot.press("a")                                     # attach: the same way
+            assert seen[1][-2:] == ["attach", cid] and shown[1] == ["portside", "attach", name]
     run(go)
 
 

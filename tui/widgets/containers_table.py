@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, ClassVar, Deque
 
 from textual.binding import Binding, BindingType
@@ -52,6 +53,9 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _DOING = {"started": "starting…", "stopped": "stopping…", "restarted": "restarting…",
           "killed": "killing…", "paused": "pausing…", "unpaused": "unpausing…",
           "removed": "removing…"}
+_INFINITIVE = {"started": "start", "stopped": "stop", "restarted": "restart", "killed": "kill",
+               "paused": "pause", "unpaused": "unpause", "removed": "remove"}
+BULK_THREADS = 8    # engine calls at once for a bulk action
 
 
 def valid_name(value: str) -> str | None:
@@ -165,23 +169,43 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         self.app.notify(f"this engine has no {method}() yet", severity="warning")
         return False
 
-    def _each(self, keys: list[str], verb: str, call: Callable[[str], Any]) -> None:
-        """Run ``call`` per container in one worker; one summary toast at the end."""
+    def _each(self, keys: list[str], verb: str, call: Callable[[str], Any], *,
+              failing: str | None = None) -> None:
+        """Run ``call`` on each container at once; one summary toast at the end.
+
+        ``verb`` is what success says ("stopped"); ``failing`` what a failure's
+        title says could not be done ("stop", "rename to db"; default: from
+        ``verb``). Each container gets its own thread: stopping two that
+        ignore SIGTERM takes one timeout, not two.
+        """
         names = {k: self.label_of(k) for k in keys}
         doing = _DOING.get(verb)
+        failing = failing or _INFINITIVE.get(verb, verb)
+        engine = self.engine
         if doing:
             self.pending.update({k: doing for k in keys})
             self._apply(set(keys))
 
+        def one(k: str) -> Exception | None:
+            try:
+                call(k)
+                return None
+            except Exception as err:  # collected: one bad container must not stop the rest
+                return err
+            finally:
+                close = getattr(engine, "close", None)
+                if close is not None:
+                    close()           # this pool thread's database connection
+
         def run_all() -> tuple[list[str], list[tuple[str, Exception]]]:
-            ok: list[str] = []
-            failed: list[tuple[str, Exception]] = []
-            for k in keys:
-                try:
-                    call(k)
-                    ok.append(names[k])
-                except Exception as err:  # collected: one bad container must not stop the rest
-                    failed.append((names[k], err))
+            if len(keys) == 1:
+                results = [one(keys[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=min(BULK_THREADS, len(keys)),
+                                        thread_name_prefix="bulk") as pool:
+                    results = list(pool.map(one, keys))
+            ok = [names[k] for k, err in zip(keys, results) if err is None]
+            failed = [(names[k], err) for k, err in zip(keys, results) if err is not None]
             return ok, failed
 
         def done(result: tuple[list[str], list[tuple[str, Exception]]]) -> None:
@@ -192,12 +216,12 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             if ok:
                 self.app.notify(", ".join(ok), title=verb)
             for name, err in failed:
-                self.app.report_error(err, f"{verb}: {name}")  # type: ignore[attr-defined]
+                self.app.report_error(err, f"could not {failing}: {name}")  # type: ignore[attr-defined]
             self.post_message(self.Changed())
 
         what = names[keys[0]] if len(keys) == 1 else f"{len(keys)} containers"
         self.app.engine_call(run_all, done=done,  # type: ignore[attr-defined]
-                             title=f"{verb} {what}")
+                             title=f"could not {failing}: {what}")
 
     # -- actions ---------------------------------------------------------------
     def action_mark(self) -> None:
@@ -260,7 +284,8 @@ class ContainersTable(ResourceTable[ContainerInfo]):
 
         def answered(new: str | None) -> None:
             if new and new != old:
-                self._each([key], f"renamed to {new}", lambda k: self.engine.rename(k, new))
+                self._each([key], f"renamed to {new}", lambda k: self.engine.rename(k, new),
+                           failing=f"rename to {new}")
 
         self.app.push_screen(PromptScreen(f"Rename {old}", value=old, validate=valid_name),
                              answered)
@@ -274,7 +299,8 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             self.app.notify(f"{c.name} is {c.status}; start it first (u)", severity="warning")
             return
         code = self.app.run_in_terminal(  # type: ignore[attr-defined]
-            self.app.portside_argv("exec", "-it", key, "sh"))  # type: ignore[attr-defined]
+            self.app.portside_argv("exec", "-it", key, "sh"),  # type: ignore[attr-defined]
+            shown=["portside", "exec", "-it", c.name, "sh"])
         if code not in (None, 0, 130):
             self.app.notify(f"the shell exited with {code}", severity="warning")
 
@@ -291,7 +317,7 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         note = ("ctrl+p ctrl+q detaches (the container keeps running)" if c.interactive
                 else "ctrl+c stops watching (the container keeps running)")
         self.app.run_in_terminal(self.app.portside_argv("attach", key),  # type: ignore[attr-defined]
-                                 note=note)
+                                 note=note, shown=["portside", "attach", c.name])
 
     def action_merge_logs(self) -> None:
         keys = self.targets()

@@ -49,12 +49,13 @@ class NetworksTable(ResourceTable[Any]):
     def engine(self) -> Any:
         return self.app.engine  # type: ignore[attr-defined]
 
-    def _call(self, method: str, *args: Any, message: str, **kw: Any) -> None:
+    def _call(self, method: str, *args: Any, doing: str, message: str, **kw: Any) -> None:
+        """Run ``method``; ``message`` on success, ``doing`` titles a failure."""
         fn = getattr(self.engine, method, None)
         if fn is None:
             self.app.notify(f"this engine has no {method}() yet", severity="warning")
             return
-        self.app.engine_call(fn, *args, title=message, **kw,  # type: ignore[attr-defined]
+        self.app.engine_call(fn, *args, title=doing, **kw,  # type: ignore[attr-defined]
                              done=lambda _r: self._done(message))
 
     def _done(self, message: str) -> None:
@@ -66,7 +67,8 @@ class NetworksTable(ResourceTable[Any]):
 
         def answered(name: str | None) -> None:
             if name:
-                self._call("network_create", name, message=f"created {name}")
+                self._call("network_create", name, doing=f"Creating network {name}",
+                           message=f"created {name}")
 
         self.app.push_screen(PromptScreen(
             "Create network", placeholder="name",
@@ -82,7 +84,8 @@ class NetworksTable(ResourceTable[Any]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._call("network_rm", name, message=f"removed {name}")
+                self._call("network_rm", name, doing=f"Removing network {name}",
+                           message=f"removed {name}")
 
         self.app.push_screen(ConfirmScreen(f"Remove network {name}?"), answered)
 
@@ -91,7 +94,7 @@ class NetworksTable(ResourceTable[Any]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._call("network_prune", message="pruned networks")
+                self._call("network_prune", doing="Pruning networks", message="pruned networks")
 
         self.app.push_screen(ConfirmScreen("Remove every network no container uses?",
                                            yes="Prune"), answered)
