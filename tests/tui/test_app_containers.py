@@ -263,3 +263,70 @@ def test_network_create_and_remove(engine: Engine) -> None:
             await wait_for(pilot, lambda: key not in table.records, 15)
             assert all(n.name != name for n in engine.networks())
     run(go)
+
+
+def test_changes_tab_reads_again_when_shown_again_and_tabs_cycle(
+        engine: Engine, make: Callable[..., str]) -> None:
+    from tui.widgets.detail_tabs import ChangesTab
+    cid = make()
+
+    def paths(tab: ChangesTab) -> set[str]:
+        return {str(tab.get_row_at(i)[1]) for i in range(tab.row_count)}
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, cid)
+            table.select_key(cid)
+            detail = app.query_one(DetailPane)
+            tabs = detail.tabs()
+            assert tabs is not None and tabs.active == "container-logs"
+            for want in ("stats", "inspect", "processes", "env", "changes"):   # ] cycles
+                await pilot.press("right_square_bracket")
+                await wait_for(pilot, lambda: tabs.active == f"container-{want}")
+            changes = app.query_one(ChangesTab)
+            await wait_for(pilot, lambda: changes.key == cid and changes.row_count >= 0)
+            await pilot.pause(0.3)
+            assert "/tui-marker" not in paths(changes)
+            engine.exec_run(cid, ["touch", "/tui-marker"])
+            await pilot.press("left_square_bracket")           # away, then back
+            await wait_for(pilot, lambda: tabs.active == "container-env")
+            await pilot.press("right_square_bracket")
+            await wait_for(pilot, lambda: "/tui-marker" in paths(changes), 10)
+            await pilot.press("right_square_bracket")          # wraps round to Logs
+            await wait_for(pilot, lambda: tabs.active == "container-logs")
+            # z zooms the detail pane (the list goes) and back
+            main = app.main
+            lists = app.query_one("#lists")
+            assert lists.region.height > 0
+            await pilot.press("z")
+            await pilot.pause()
+            assert main.has_class("-zoom") and lists.region.height == 0
+            assert detail.has_focus_within
+            await pilot.press("z")
+            assert not main.has_class("-zoom") and table.has_focus
+    run(go)
+
+
+def test_merged_logs_via_keys(engine: Engine, make: Callable[..., str]) -> None:
+    a = make("sh", "-c", "while true; do echo from-a; sleep 0.3; done")
+    b = make("sh", "-c", "while true; do echo from-b; sleep 0.3; done")
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, a, b)
+            await pilot.press("L")                              # nothing marked: says so
+            await wait_for(pilot, lambda: any("mark two" in n.message
+                                              for n in app._notifications))
+            for key in (a, b):
+                table.select_key(key)
+                await pilot.press("space")
+            assert table.marked == {a, b}
+            await pilot.press("L")
+            pane = app.query_one(LogPane)
+            await wait_for(pilot, lambda: pane.merged is not None)
+            await wait_for(pilot, lambda: pane.merged is not None and {
+                line.text for line in pane.merged.iter_rows()} >= {"from-a", "from-b"}, 10)
+            assert app.main.has_class("-zoom")
+    run(go)

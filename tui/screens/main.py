@@ -55,6 +55,9 @@ class MainScreen(Screen[None]):
         Binding("5", "view('events')", "Events", show=False, id="view.events"),
         Binding("tab", "cycle_view(1)", "Next view", show=False, id="view.next"),
         Binding("shift+tab", "cycle_view(-1)", "Prev view", show=False, id="view.prev"),
+        Binding("right_square_bracket", "detail_tab(1)", "Next tab", id="detail.next_tab"),
+        Binding("left_square_bracket", "detail_tab(-1)", "Prev tab", show=False,
+                id="detail.prev_tab"),
         Binding("z", "zoom", "Zoom", show=False, id="main.zoom"),
         Binding("escape", "back", "Back", show=False, id="main.back"),
     ]
@@ -312,6 +315,10 @@ class MainScreen(Screen[None]):
         names = [v for v, _ in VIEWS]
         i = names.index(self.lists.view)
         self.lists.show_view(names[(i + step) % len(names)])
+
+    def action_detail_tab(self, step: int) -> None:
+        """``]``/``[``: the detail pane's next/previous tab, from the list or the pane."""
+        self.detail.action_tab(step)
 
     def action_zoom(self) -> None:
         self.toggle_class("-zoom")

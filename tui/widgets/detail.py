@@ -1,10 +1,9 @@
 """The detail pane: tabs about the object selected in the list pane."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static, TabbedContent, TabPane
@@ -40,11 +39,6 @@ def _tab_widget(kind: str, tab: str) -> Widget:
 
 class DetailPane(Vertical):
     """Shows the selected container, image, volume or network in tabs."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Prev tab", show=False, id="detail.prev_tab"),
-    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -121,14 +115,16 @@ class DetailPane(Vertical):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         event.stop()
-        self._load_active()
+        # Shown again: read it again (one engine call). A container's files,
+        # env or inspect may have changed while another tab was up.
+        self._load_active(reload=True)
 
     def select_tab(self, tab: str) -> None:
         tabs = self.tabs()
         if tabs is not None and self.kind is not None:
             tabs.active = f"{self.kind}-{tab}"
 
-    # -- keys ----------------------------------------------------------------------------
+    # -- keys (bound on the main screen: they work from the list too) ------------------
     def action_tab(self, step: int) -> None:
         tabs = self.tabs()
         if tabs is None or self.kind is None:
