@@ -154,3 +154,26 @@ def test_merged_logs_filter_search_and_save_whole_lines(log_file: Path, tmp_path
     model.set_filter(None)
     first = model.find(-1, pattern, forward=True)
     assert first is not None and model.whole(first).text in (long_text, "needle at the end, short")
+
+
+def test_jump_time_takes_a_time_of_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from engine import InvalidArgument
+    from tui.widgets.log_model import parse_jump_time
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        now = datetime(2024, 5, 1, 20, 0, 0, tzinfo=timezone.utc)        # 22:00 in Berlin
+        t = parse_jump_time("14:05", now)
+        assert t == datetime(2024, 5, 1, 12, 5, 0, tzinfo=timezone.utc)   # 14:05 local, today
+        assert parse_jump_time(" 9:30:15 ", now).astimezone(timezone.utc).hour == 7
+        assert parse_jump_time("10m", now) == now - timedelta(minutes=10)
+        assert parse_jump_time("2024-05-01T12:00:00Z", now) == datetime(2024, 5, 1, 12,
+                                                                        tzinfo=timezone.utc)
+        for bad in ("25:00", "12:61", "noon"):
+            with pytest.raises(InvalidArgument):
+                parse_jump_time(bad, now)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

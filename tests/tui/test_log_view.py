@@ -75,6 +75,15 @@ def test_opens_at_the_tail_and_follows(engine: Engine, log_file: Path) -> None:
             await pilot.press("G")
             assert view.following
             await wait_for(pilot, lambda: "while paused" in screen_text(view))
+            # End resumes following too, also while lines keep arriving
+            for up, end in (("g", "end"), ("k", "end"), ("home", "G")):
+                await pilot.press(up)
+                assert not view.following
+                write_log(log_file, [("stdout", f"after {up}")])
+                await pilot.press(end)
+                assert view.following, (up, end)
+                await wait_for(pilot, lambda: f"after {up}" in screen_text(view))
+                assert view.following
     run(go)
 
 

@@ -16,9 +16,11 @@ import re
 import threading
 from array import array
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from engine.containers.log_format import PARTIAL_MARKERS
+from engine import InvalidArgument
+from engine.containers.log_format import PARTIAL_MARKERS, parse_since
 from engine.containers.logs import LineIndex
 from engine.records import LogLine
 
@@ -55,6 +57,28 @@ def _bytes_pretest(pattern: re.Pattern[str]) -> re.Pattern[bytes] | None:
         return re.compile(src.encode(), pattern.flags & re.IGNORECASE)
     except re.error:
         return None
+
+
+_TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+def parse_jump_time(text: str, now: datetime | None = None) -> datetime:
+    """Where ``@`` jumps: a time of day (``14:05``, ``14:05:30``: today, local
+    time), or anything ``--since`` takes (RFC 3339, unix seconds, ``10m`` ago).
+
+    Raises:
+        InvalidArgument: none of those.
+    """
+    m = _TIME_OF_DAY.fullmatch(text.strip())
+    if m is None:
+        return parse_since(text, now)
+    hh, mm, ss, frac = m.groups()
+    if int(hh) > 23 or int(mm) > 59 or int(ss or 0) > 59:
+        raise InvalidArgument(f"invalid time of day {text.strip()!r}",
+                              hint="use HH:MM or HH:MM:SS, 24-hour clock")
+    today = (now or datetime.now(timezone.utc)).astimezone()
+    return today.replace(hour=int(hh), minute=int(mm), second=int(ss or 0),
+                         microsecond=int((frac or "0").ljust(6, "0")))
 
 
 def visible_text(line: LogLine) -> str:

@@ -23,9 +23,10 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from engine.containers.logs import LineIndex, parse_since
+from engine.containers.logs import LineIndex
 
-from .log_model import LineMatcher, LogModel, MergedModel, compile_pattern, visible_text
+from .log_model import (LineMatcher, LogModel, MergedModel, compile_pattern, parse_jump_time,
+                        visible_text)
 from .log_view import LogView
 
 FOLLOW_POLL = 0.2
@@ -64,7 +65,7 @@ class LogInput(Input):
 PROMPTS = {
     "search": ("search (regex; smart case): ", "error|timeout"),
     "filter": ("show only lines matching (empty: all): ", "regex"),
-    "time": ("jump to time: ", "2024-05-01T12:00:00, 10m (ago), or unix seconds"),
+    "time": ("jump to time: ", "14:05 (today), 2024-05-01T12:00:00, 10m (ago), unix seconds"),
     "save": ("save the shown lines to: ", "/tmp/logs.txt"),
 }
 
@@ -489,7 +490,7 @@ class LogPane(Vertical):
     # -- time and save -----------------------------------------------------------------------
     def jump_to_time(self, text: str) -> None:
         try:
-            when = parse_since(text)
+            when = parse_jump_time(text)
         except Exception as err:
             self.app.notify(str(err), severity="error")
             return
