@@ -11,15 +11,23 @@ module turns its records into :class:`~engine.records.LogLine` objects:
 * ``lines(since=...)`` bisects the file by time instead of reading from the start;
 * ``follow`` keeps reading appended records and survives conmon replacing
   the file (``--log-size-max`` renames a fresh file over the old one) or a
-  truncation in place.
+  truncation in place. conmon unlinks the old file at each rotation, so a
+  file that lives shorter than a poll would be lost: an inotify watch on the
+  log's directory (:class:`_RotationWatch`) opens every new file the moment
+  it appears, and the follower reads each to its end before the next.
 
 The app's log pane uses :class:`LineIndex` (re-exported here) for random
 access into huge logs.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import select
+import struct
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import accumulate
@@ -50,6 +58,9 @@ JOIN_LOOKBACK = 256 * 1024
 # emitted as a line of its own (a container printing without newlines
 # must not exhaust memory).
 DEFAULT_MAX_LINE = 1 << 20
+# Files a follower keeps open ahead of its reading (a consumer far slower
+# than the rotations); past this the oldest unread are dropped.
+MAX_PENDING_FILES = 64
 
 
 def _decode(parts: Iterable[bytes]) -> str:
@@ -127,6 +138,142 @@ class _ForwardRecords:
     def offset(self) -> int:
         """Offset of the first byte of the next unread record."""
         return self.pos - len(self.buf)
+
+
+_IN_MOVED_TO, _IN_CREATE, _IN_Q_OVERFLOW = 0x80, 0x100, 0x4000
+_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+_EVENT = struct.Struct("iIII")
+
+
+class _RotationWatch:
+    """Opens each log file conmon rotates in as soon as it appears, in order.
+
+    conmon 2.1 rotates by creating ``ctr.log.tmp`` (truncated) and renaming
+    it over ``ctr.log``; the old file is then only reachable through an
+    open fd. A thread blocked on inotify (the log's directory: create and
+    moved-to of either name) opens the new file within moments and queues
+    the fd, however long the follower takes with its batch.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self._names = {path.name.encode(), self.tmp.name.encode()}
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[int, tuple[int, int]]] = deque()
+        # Dedup against open files only: a closed, unlinked file's inode
+        # number is soon reused by a new log file.
+        self._current: tuple[int, int] | None = None
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._ifd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if self._ifd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        try:
+            if libc.inotify_add_watch(self._ifd, os.fsencode(path.parent),
+                                      _IN_CREATE | _IN_MOVED_TO) < 0:
+                raise OSError(ctypes.get_errno(), "inotify_add_watch")
+            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        except OSError:
+            os.close(self._ifd)
+            raise
+        self._thread = threading.Thread(target=self._run, name="log-rotation-watch", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, path: Path) -> "_RotationWatch | None":
+        """A watch on ``path``'s directory, or None where inotify is unavailable."""
+        try:
+            return cls(path)
+        except (OSError, AttributeError):
+            return None
+
+    def known(self, fd: int) -> None:
+        """The file behind ``fd`` is open already: drop it, and any older, from the queue."""
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        with self._lock:
+            self._current = key
+            if any(k == key for _, k in self._pending):
+                while self._pending:
+                    old_fd, k = self._pending.popleft()
+                    os.close(old_fd)
+                    if k == key:
+                        break
+
+    def next_file(self) -> int | None:
+        """The fd of the oldest file opened since, or None (caller owns the fd)."""
+        with self._lock:
+            if not self._pending:
+                return None
+            fd, self._current = self._pending.popleft()
+            return fd
+
+    def wait_newer(self, fd: int, timeout: float = 2.0) -> int | None:
+        """After the writer is done: the next file if ``fd`` is not the one at the path.
+
+        The watch thread may still be opening the last rotations; wait for
+        it (up to ``timeout``) rather than finish on an unlinked old file.
+        """
+        deadline = time.monotonic() + timeout
+        cur = os.fstat(fd)
+        while True:
+            new = self.next_file()
+            if new is not None:
+                return new
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                st = cur
+            if (st.st_dev, st.st_ino) == (cur.st_dev, cur.st_ino) or time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._ifd, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
+            try:
+                data = os.read(self._ifd, 64 * 1024)
+            except BlockingIOError:
+                continue
+            pos = 0
+            while pos + _EVENT.size <= len(data):
+                _, mask, _, length = _EVENT.unpack_from(data, pos)
+                name = data[pos + _EVENT.size:pos + _EVENT.size + length].rstrip(b"\0")
+                pos += _EVENT.size + length
+                if name in self._names or mask & _IN_Q_OVERFLOW:
+                    self._grab()
+
+    def _grab(self) -> None:
+        # The new file is briefly ctr.log.tmp, then ctr.log: try both.
+        for candidate in (self.tmp, self.path):
+            try:
+                fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            with self._lock:
+                if key == self._current or any(k == key for _, k in self._pending):
+                    os.close(fd)
+                    continue
+                self._pending.append((fd, key))
+                while len(self._pending) > MAX_PENDING_FILES:
+                    os.close(self._pending.popleft()[0])
+
+    def close(self) -> None:
+        os.write(self._wake_w, b"x")
+        self._thread.join()
+        for fd in (self._ifd, self._wake_r, self._wake_w):
+            os.close(fd)
+        with self._lock:
+            while self._pending:
+                os.close(self._pending.popleft()[0])
 
 
 class LogReader:
@@ -323,12 +470,18 @@ class LogReader:
         if tail is not None and tail < 0:
             raise InvalidArgument(f"invalid tail count {tail}", hint="use 0 or more lines")
         should_stop = stop or (lambda: False)
+        # Watching starts before the first open, so no rotation falls between.
+        watch = _RotationWatch.start(self.path)
         fd = self._open()
         while fd is None:
             if should_stop():
+                if watch is not None:
+                    watch.close()
                 return
             time.sleep(poll)
             fd = self._open()
+        if watch is not None:
+            watch.known(fd)
         try:
             size = os.fstat(fd).st_size
             # Only whole records are read up front; a record being written
@@ -374,18 +527,25 @@ class LogReader:
                         yield line
 
             reader = _ForwardRecords(fd, start)
+            stopping = False
             while True:
-                batch = reader.read()
+                batch = None if stopping else reader.read()
                 if batch is not None:
                     yield from emit(batch)
-                    if should_stop():
-                        yield from finish(reader)
-                        return
+                    stopping = should_stop()
                     continue
                 # At the end of the file: has conmon moved on to another one?
-                replaced, shrunk = _changed(self.path, fd, reader.offset)
+                if watch is not None and watch.alive:
+                    # Rotations come from the watch, in order; none is skipped.
+                    new = watch.next_file()
+                    if new is None and stopping:
+                        new = watch.wait_newer(fd)
+                    replaced = new is not None
+                    shrunk = not replaced and os.fstat(fd).st_size < reader.offset
+                else:
+                    replaced, shrunk = _changed(self.path, fd, reader.offset)
+                    new = self._open() if replaced else None
                 if replaced:
-                    new = self._open()
                     if new is not None:
                         # What reached the old file between our last read and
                         # the switch comes first. Partial lines carry over, as
@@ -398,12 +558,17 @@ class LogReader:
                 elif shrunk:
                     reader = _ForwardRecords(fd, 0)
                     continue
-                if should_stop():
+                if stopping or should_stop():
+                    if not stopping:
+                        stopping = True       # look once more for a rotation, then finish
+                        continue
                     yield from finish(reader)
                     return
                 time.sleep(poll)
         finally:
             os.close(fd)
+            if watch is not None:
+                watch.close()
 
 
 def _check_streams(streams: Iterable[str]) -> frozenset[str]:

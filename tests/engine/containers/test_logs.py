@@ -360,6 +360,29 @@ def test_follow_survives_rotation_by_rename(tmp_path: Path) -> None:
     f.stop()
 
 
+def test_follow_keeps_every_file_of_rotations_faster_than_its_poll(tmp_path: Path) -> None:
+    # conmon's rotation unlinks the old file: ten rotations within one poll
+    # interval, each file gone before the follower would look again.
+    p = tmp_path / "ctr.log"
+    write(p, rec(at(0), "stdout", "F", "0"))
+    fds_before = len(os.listdir("/proc/self/fd"))
+    f = Follower(lambda stop: LogReader(p).follow(stop=stop, poll=2.0))
+    assert f.wait_for(1) == ["0"]
+    n = 0
+    for _ in range(10):
+        tmp = tmp_path / "ctr.log.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o640)
+        os.replace(tmp, p)
+        for _ in range(5):
+            n += 1
+            os.write(fd, rec(at(n), "stdout", "F", str(n)))
+        os.close(fd)
+        time.sleep(0.1)
+    assert f.wait_for(n + 1, timeout=10) == [str(i) for i in range(n + 1)]
+    f.stop()
+    assert len(os.listdir("/proc/self/fd")) == fds_before      # the watch closed all it opened
+
+
 def test_follow_waits_for_a_log_to_appear_and_stops_on_request(tmp_path: Path) -> None:
     p = tmp_path / "ctr.log"
     f = Follower(lambda stop: LogReader(p).follow(stop=stop, poll=0.01))
