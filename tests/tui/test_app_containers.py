@@ -330,3 +330,27 @@ def test_merged_logs_via_keys(engine: Engine, make: Callable[..., str]) -> None:
                 line.text for line in pane.merged.iter_rows()} >= {"from-a", "from-b"}, 10)
             assert app.main.has_class("-zoom")
     run(go)
+
+
+def test_stats_say_the_cpu_limit_of_a_limited_container(engine: Engine) -> None:
+    spec = ContainerSpec(image="busybox", command=SLEEPER, name=f"tui-{secrets.token_hex(3)}",
+                         cpus=0.5)
+    cid = engine.run(spec).id
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await containers(app, pilot, cid)
+            table.select_key(cid)
+            app.query_one(DetailPane).select_tab("stats")
+            stats = app.query_one(StatsView)
+            cpu = stats.query_one("#m-cpu")
+            await wait_for(pilot, lambda: "of 50% (limit)" in _metric_text(cpu), 10)
+    try:
+        run(go)
+    finally:
+        engine.rm(cid, force=True)
+
+
+def _metric_text(metric: Any) -> str:
+    return str(metric.query_one(".metric-value").render())

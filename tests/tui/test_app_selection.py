@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.widgets import Footer
+
 from engine import Engine
 from tests.tui.fixtures import run, wait_for
 from tui.app import PortsideApp
@@ -51,7 +53,10 @@ def test_a_filter_that_hides_the_current_row_moves_the_detail_pane(images_engine
             await pilot.press("d")
             assert isinstance(app.screen, ConfirmScreen)
             assert "hello:1" in app.screen._title  # type: ignore[attr-defined]
+            footer = app.main.query_one(Footer)
+            assert not footer.display                 # no main-screen keys under a dialog
             await pilot.press("n")
+            assert footer.display
             # a filter that hides everything: nothing selected, nothing shown
             await pilot.press("slash", *"zzz")
             await wait_for(pilot, lambda: table.row_count == 0)

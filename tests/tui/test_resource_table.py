@@ -117,3 +117,26 @@ def test_many_rows_sync_is_incremental() -> None:
             assert t.row_count == 3000
             await pilot.pause()
     run(go)
+
+
+def test_the_sort_arrow_fits_its_column() -> None:
+    class Narrow(Table):
+        COLUMNS = (ColumnSpec("name", "N", lambda r: Cell(r.name[:1]), width=1),
+                   ColumnSpec("size", "SZ", lambda r: Cell(str(r.size % 10), r.size)))
+
+    class NarrowApp(TableApp):
+        def compose(self) -> ComposeResult:
+            yield Narrow()
+
+    async def go() -> None:
+        app = NarrowApp()
+        async with app.run_test() as pilot:
+            t = app.query_one(Narrow)
+            t.sync(recs(("a", "alpha", 3), ("b", "bravo", 1)))
+            for col in ("name", "size", "name"):
+                t.sort_by(col)
+                await pilot.pause()
+                header = t.render_line(0).text
+                arrow = " ▼" if t.sort_reverse else " ▲"
+                assert ("N" if col == "name" else "SZ") + arrow in header, (col, header)
+    run(go)

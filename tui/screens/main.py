@@ -110,6 +110,14 @@ class MainScreen(Screen[None]):
             self.set_interval(CPU_EVERY, self._sample_cpu)
         self.lists.show_view("containers")
 
+    def on_screen_suspend(self) -> None:
+        # A dialog is up: its keys apply, not ours; a dimmed footer of ours
+        # under it would list keys that do nothing now.
+        self.query_one(Footer).display = False
+
+    def on_screen_resume(self) -> None:
+        self.query_one(Footer).display = True
+
     def on_unmount(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -17,8 +17,12 @@ from .resource_table import Cell, ColumnSpec, ResourceTable
 
 def _status(c: ContainerInfo) -> Cell:
     st = c.state
-    since = st.started_at if st.status in ("running", "paused") else st.finished_at
-    if st.status == "created":
+    since = st.started_at if st.status == "running" else st.finished_at
+    if st.status == "paused":
+        # How long it has been paused, if the engine records when; the
+        # start time would read as paused for the whole run.
+        since = getattr(st, "paused_at", None)
+    elif st.status == "created":
         since = None
     text, style = status_text(st.status, st.exit_code, since)
     return Cell(text, (STATUS_ORDER.get(st.status, 9), -timestamp(since or c.created)), style)

@@ -35,8 +35,10 @@ FIRST_SCREEN = 500
 # a log that grows past twice as many is re-opened at its tail. Memory stays
 # bounded however big the log and however long the app follows it.
 MAX_LINES = 5_000_000
-MERGE_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
-                 "bright_magenta")
+# Per-container name colours: no red or yellow, which mean stderr, ERROR and
+# WARN in this pane.
+MERGE_COLOURS = ("cyan", "magenta", "green", "dodger_blue1", "orchid", "spring_green2",
+                 "slate_blue1", "bright_cyan")
 
 
 def _cancelled() -> bool:

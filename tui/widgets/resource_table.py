@@ -299,7 +299,13 @@ class ResourceTable(DataTable, Generic[R]):
         for col in self.COLUMNS:
             column = self.columns.get(col.key)  # type: ignore[call-overload]
             if column is not None:
-                column.label = Text(col.label + (arrow if col.key == self.sort_column else ""))
+                label = Text(col.label + (arrow if col.key == self.sort_column else ""))
+                column.label = label
+                # Room for the arrow: the width was measured on the bare label.
+                if column.auto_width:
+                    column.content_width = max(column.content_width, label.cell_len)
+                else:
+                    column.width = max(column.width, label.cell_len)
         self._require_update_dimensions = True
         self.refresh()
 

@@ -5,6 +5,7 @@ shown; a bounded history (the last five minutes) feeds the sparklines.
 """
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Any, ClassVar, Deque
 
@@ -14,6 +15,8 @@ from textual.binding import BindingType
 from textual.containers import Grid, Vertical
 from textual.timer import Timer
 from textual.widgets import Sparkline, Static
+
+from engine import EngineError
 
 from .format import human_size
 
@@ -60,6 +63,8 @@ class StatsView(Vertical, can_focus=True):
         self._hist: dict[str, Deque[float]] = {}
         self._busy = False
         self._sampler: Any = None
+        self._cap_key: str | None = None
+        self._cap: tuple[float, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="stats-note", markup=False)
@@ -118,6 +123,8 @@ class StatsView(Vertical, can_focus=True):
                 self._sampler = engine.stats_sampler()
             result = self._sampler.sample([key]) if self._sampler is not None \
                 else engine.stats([key])
+            if self._cap_key != key:         # the container's CPU limit, once per container
+                self._cap_key, self._cap = key, _cpu_cap(engine, key)
         finally:
             self._busy = False
         if isinstance(result, (list, tuple)):
@@ -140,7 +147,11 @@ class StatsView(Vertical, can_focus=True):
                            - (prev.block_read + prev.block_write)) / dt
         h["net"].append(net_rate)
         h["blk"].append(blk_rate)
-        cpus = f" of {s.online_cpus * 100}%" if s.online_cpus else ""
+        cap = self._cap if self._cap_key == s.id else None
+        if cap is not None:
+            cpus = f" of {cap[0]:g}% ({cap[1]})"
+        else:
+            cpus = f" of {s.online_cpus * 100}%" if s.online_cpus else ""
         self.query_one("#m-cpu", Metric).set(f"{s.cpu_percent:.1f}%{cpus}", list(h["cpu"]))
         self.query_one("#m-mem", Metric).set(
             f"{human_size(s.memory_usage)} / {human_size(s.memory_limit)} "
@@ -152,3 +163,36 @@ class StatsView(Vertical, can_focus=True):
             f"{human_size(s.block_read)} / {human_size(s.block_write)}  "
             f"({human_size(blk_rate)}/s)", list(h["blk"]))
         self.query_one("#m-pids", Metric).set(str(s.pids), list(h["pids"]))
+
+
+def _cpuset_size(cpus: str) -> int:
+    """CPUs in a cpuset list such as ``0-3,6``."""
+    n = 0
+    for part in cpus.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if lo.isdigit():
+            n += int(hi) - int(lo) + 1 if hi.isdigit() else 1
+    return n
+
+
+def _cpu_cap(engine: Any, key: str) -> tuple[float, str] | None:
+    """The CPU % a container can reach and why ("--cpus limit", "cpuset"), or None.
+
+    From the limits in force (``resource_limits``); None when there is no
+    limit below the host's CPUs, or the engine cannot say.
+    """
+    limits = getattr(engine, "resource_limits", None)
+    if limits is None:
+        return None
+    try:
+        cpu = (limits(key) or {}).get("cpu") or {}
+    except EngineError:
+        return None
+    quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+    if quota > 0 and period > 0:
+        return quota / period * 100, "limit"
+    n = _cpuset_size(str(cpu.get("cpus") or ""))
+    online = os.cpu_count() or 0
+    if 0 < n < online:
+        return n * 100.0, "cpuset"
+    return None
