@@ -282,8 +282,10 @@ class ContainersAPI(EngineBase):
         Raises:
             NoSuchImage: the image is not in the local store.
             NameConflict: the name is taken (the message names the holder).
+            NoSuchNetwork: ``spec.network`` names no network.
             InvalidArgument: a bad name, restart policy, capability, mount,
-                security option or command.
+                security option or command; a bad or busy ``-p``, a bad
+                ``--ip``, ``--network-alias``, ``--dns`` or ``--add-host``.
         """
         image = self.image_store.get(spec.image)
         name = validate_name(spec.name) if spec.name else None
@@ -291,6 +293,10 @@ class ContainersAPI(EngineBase):
         from .cgroups import Host, ResourceLimits, validate
         warnings = tuple(validate(ResourceLimits.from_spec(spec), Host.probe()))
         cid = new_id()
+        # Bad network input is refused before anything exists (start checks again).
+        from . import network
+        warnings += network.check(self, cid, replace(spec, hostname=spec.hostname or cid[:12]),
+                                  exposed_ports=image.config.exposed_ports)
         argv = resolve_command(spec, image.config)
         env = merge_env(image.config.env, spec.env)
         if spec.network == "host" and not spec.hostname:

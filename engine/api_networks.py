@@ -4,12 +4,13 @@ from __future__ import annotations
 import fnmatch
 import re
 import sqlite3
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .base import EngineBase
 from .errors import (AmbiguousReference, InUse, InvalidArgument, InvalidState, NameConflict,
                      NoSuchContainer)
-from .network import attach, ipam, store
+from .network import attach, hostwide, ipam, store
 from .network.dataplane import Dataplane, LinuxDataplane
 from .network.model import DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Endpoint, NetworkInfo, PortMapping
 
@@ -23,6 +24,8 @@ class NetworksAPI(EngineBase):
 
     #: The kernel side; tests replace it with a recording fake.
     net_dataplane: Dataplane | None = None
+    #: Where the host-wide network lock and subnet claims live (None: /run/lock/portside).
+    net_host_dir: Path | None = None
 
     def _net_dp(self) -> Dataplane:
         return self.net_dataplane or LinuxDataplane()
@@ -117,7 +120,9 @@ class NetworksAPI(EngineBase):
 
         Nothing is made in the kernel yet: the bridge appears when the first
         container joins. Without ``subnet`` a free /24 of the pool (setting
-        ``network.pool``, default 10.89.0.0/16) is taken.
+        ``network.pool``, default 10.89.0.0/16) is taken: free of this root's
+        networks and of the host's routes and addresses (other roots' bridges),
+        chosen under the host-wide lock.
 
         Raises:
             InvalidArgument: bad name, subnet or gateway, or the subnet overlaps
@@ -135,15 +140,12 @@ class NetworksAPI(EngineBase):
         net = ipam.parse_subnet(subnet) if subnet else None
         gw = ipam.parse_gateway(gateway, net) if net is not None else None
         store.ensure_default(self)
-        own_bridges = {n.bridge for n in store.list_networks(self.db)}
-        host_routes = [(f"host interface {dev}", s)
-                       for dev, s in self._net_dp().host_subnets(own_bridges)]
-        with self.lock("network"):
+        with self.lock("network"), hostwide.host_lock(hostwide.host_dir(self)):
             with self.db.tx() as c:
                 if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
                     raise NameConflict(f"network {name} already exists",
                                        hint="choose another name, or: portside network rm " + name)
-                taken = store.used_subnets(c) + host_routes
+                taken = store.used_subnets(c) + store.host_taken(self, c)
                 if net is None:
                     pool = ipam.parse_subnet(self.db.get_setting(ipam.SETTING_POOL)
                                              or str(ipam.DEFAULT_POOL))
@@ -156,6 +158,9 @@ class NetworksAPI(EngineBase):
                                             labels=dict(labels or {}))
                 self.db.add_event(c, "network", "create", info.id,
                                   {"name": info.name, "type": info.driver})
+                if subnet is None:
+                    c.execute("INSERT INTO settings(key, value) VALUES (?, '1')",
+                              (store.AUTO_KEY + info.id,))
         return info
 
     def network_rm(self, ref: str) -> str:
@@ -197,6 +202,7 @@ class NetworksAPI(EngineBase):
         try:
             with self.db.tx() as c:
                 c.execute("DELETE FROM networks WHERE id=?", (net.id,))
+                c.execute("DELETE FROM settings WHERE key=?", (store.AUTO_KEY + net.id,))
                 self.db.add_event(c, "network", "destroy", net.id,
                                   {"name": net.name, "type": net.driver})
         except sqlite3.IntegrityError as err:      # a container joined meanwhile

@@ -49,7 +49,8 @@ class StoredConfig:
         for k in ("command", "entrypoint"):
             if s.get(k) is not None:
                 s[k] = tuple(s[k])
-        for k in ("env", "ports", "cap_add", "cap_drop", "security_opt", "dns", "add_hosts"):
+        for k in ("env", "ports", "cap_add", "cap_drop", "security_opt", "dns", "add_hosts",
+                  "network_aliases"):
             if k in s:
                 s[k] = tuple(s[k])
         spec = ContainerSpec(**s)

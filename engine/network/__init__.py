@@ -77,12 +77,12 @@ container, delete every network's bridge, the nftables table
 """
 from __future__ import annotations
 
-from .attach import (connect, disconnect, hosts_entries, prepare, reconcile, refresh_hosts, renamed,
-                     teardown)
+from .attach import (check, connect, disconnect, hosts_entries, prepare, reconcile, refresh_hosts,
+                     renamed, teardown)
 from .model import DEFAULT_NETWORK, Endpoint, NetworkInfo, NetworkSetup, PortMapping
 
 __all__ = [
-    "prepare", "teardown", "reconcile", "renamed", "hosts_entries", "refresh_hosts",
+    "check", "prepare", "teardown", "reconcile", "renamed", "hosts_entries", "refresh_hosts",
     "connect", "disconnect", "DEFAULT_NETWORK", "Endpoint", "NetworkInfo", "NetworkSetup",
     "PortMapping",
 ]

@@ -13,15 +13,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..errors import EngineError, InvalidArgument, InvalidState, NetworkError
 from ..records import ContainerSpec
 from . import hosts as hostsmod
-from . import ipam
+from . import hostwide, ipam
 from . import store
 from .bridge import bridge_sysctls, netns_dir, netns_path, nft_table, veth_name
 from .dataplane import Dataplane, LinuxDataplane
@@ -62,7 +63,9 @@ class _Request:
 
 def _validate(ctx: NetContext, container_id: str, spec: ContainerSpec, exposed_ports: Iterable[str],
               aliases: Iterable[str], ip: str | None) -> _Request:
-    mode = spec.network or "none"
+    mode = spec.network or "bridge"
+    aliases = tuple(aliases) + tuple(spec.network_aliases or ())
+    ip = ip or spec.ip or None
     warnings: list[str] = []
     network: NetworkInfo | None = None
     if mode in ("none", "host"):
@@ -157,22 +160,30 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
     assert net is not None
     dp = _dp(ctx, dataplane)
     path = netns_path(ctx.paths, container_id)
-    with ctx.lock(NETWORK_LOCK):
+    with ctx.lock(NETWORK_LOCK), _ports_lock(ctx, bool(req.ports)):
         if store.endpoints(ctx.db, container_id=container_id) or path.exists():
             _teardown_locked(ctx, container_id, dp)       # leftovers of an earlier run
-        with ctx.db.tx() as c:
-            addr = ipam.allocate(c, net, req.ip)
-            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
-                          net.gateway, ipam.mac_for(addr), "eth0", veth_name(container_id, net.id),
-                          req.aliases, req.hostname)
-            store.insert_endpoint(c, ep)
-            mappings = allocate_ports(req.ports, _taken_ports(c, container_id))
-            store.insert_ports(c, container_id, net.id, mappings)
-            ctx.db.add_event(c, "network", "connect", net.id,
-                             {"container": container_id, "name": net.name, "type": net.driver})
-            _mark_dirty(c)
+        foreign = dp.foreign_ports(nft_table(ctx.paths)) if req.ports else []
         try:
-            _ensure_bridge(dp, net)
+            first = not store.endpoints(ctx.db, network_id=net.id)
+            net = _bring_up(ctx, dp, net)
+            with ctx.db.tx() as c:
+                addr = ipam.allocate(c, net, req.ip)
+                ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
+                              net.gateway, ipam.mac_for(addr), "eth0",
+                              veth_name(container_id, net.id), req.aliases, req.hostname)
+                store.insert_endpoint(c, ep)
+                mappings = allocate_ports(req.ports, _taken_ports(c, container_id) + foreign)
+                store.insert_ports(c, container_id, net.id, mappings)
+                ctx.db.add_event(c, "network", "connect", net.id,
+                                 {"container": container_id, "name": net.name, "type": net.driver})
+                _mark_dirty(c)
+        except BaseException:
+            _drop_unused_bridges(ctx, dp, [net.id])
+            raise
+        try:
+            if not first:
+                _ensure_bridge(dp, net)      # re-made if someone deleted it
             dp.create_netns(path)
             dp.add_veth(ep.host_ifname, path, ep.ifname, ep.mac, ep.address,
                         None if net.internal else net.gateway, net.bridge)
@@ -192,6 +203,46 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
     return NetworkSetup("bridge", {"type": "network", "path": str(path)}, path, (ep,),
                         tuple(mappings), req.hostname, hosts_text, resolv_text, hosts_path,
                         resolv_path, req.warnings)
+
+
+@contextmanager
+def _ports_lock(ctx: NetContext, needed: bool) -> Iterator[None]:
+    """The host-wide lock while host ports are chosen and their rules written (other roots)."""
+    if not needed:
+        yield
+        return
+    with hostwide.host_lock(hostwide.host_dir(ctx)):
+        yield
+
+
+def check(ctx: NetContext, container_id: str, spec: ContainerSpec, *,
+          exposed_ports: Iterable[str] = ()) -> tuple[str, ...]:
+    """Refuse a container's network wishes before it is created (``create``).
+
+    Everything :func:`prepare` would refuse up front is checked here, with
+    nothing allocated or made: unknown network, bad ``-p``/``--dns``/
+    ``--add-host``/alias/``--ip``, a host port in use (on the host, by
+    another container, or by another portside root), an ``--ip`` another
+    container holds. ``prepare`` checks again at every start.
+
+    Returns the warnings the user should see (ports discarded...).
+
+    Raises:
+        NoSuchNetwork: ``spec.network`` names no network.
+        InvalidArgument: what is wrong, and how to fix it.
+    """
+    req = _validate(ctx, container_id, spec, exposed_ports, (), None)
+    if req.network is not None and req.ip is not None:
+        row = ctx.db.one("SELECT container_name FROM network_endpoints WHERE network_id=? AND ip=?",
+                         (req.network.id, str(req.ip)))
+        if row is not None:
+            raise InvalidArgument(f"{req.ip} is already in use on network {req.network.name} "
+                                  f"by container {row['container_name']}", hint="pick another --ip")
+    if req.ports:
+        taken = _taken_ports(ctx.db.conn, container_id) + \
+            _dp(ctx, None).foreign_ports(nft_table(ctx.paths))
+        allocate_ports([p for p in req.ports if p.host_ports is not None], taken)
+    return req.warnings
 
 
 def _taken_ports(c: object, container_id: str) -> list[tuple[str, PortMapping]]:
@@ -219,6 +270,44 @@ def _mark_dirty(c: object) -> None:
 
 def _ensure_bridge(dp: Dataplane, net: NetworkInfo) -> None:
     dp.ensure_bridge(net.bridge, net.gateway_interface, bridge_sysctls(net.bridge, internal=net.internal))
+
+
+def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> NetworkInfo:
+    """Make sure ``net``'s bridge is up; the first user checks the host first.
+
+    When nobody of this root uses the network yet, its bridge is (about
+    to be) created: under the host-wide lock, its subnet is checked
+    against the host's routes and addresses — other roots' bridges, docker0,
+    VPNs — and the bridge is created before the lock is let go. A subnet
+    portside chose itself moves to a free one; one the user chose is
+    refused. Returns the network as it now is. Call with the network lock.
+
+    Raises:
+        NetworkError: a user-chosen subnet is in use elsewhere on the host.
+    """
+    if store.endpoints(ctx.db, network_id=net.id):
+        return net                       # up already; the caller re-ensures it after checks
+    with hostwide.host_lock(hostwide.host_dir(ctx)):
+        taken = store.host_taken(ctx, ctx.db.conn)
+        clash = next(((o, s) for o, s in taken if s.overlaps(net.subnet)), None)
+        if clash is not None:
+            if not store.auto_subnet(ctx.db, net):
+                raise NetworkError(f"subnet {net.subnet} of network {net.name} overlaps "
+                                   f"{clash[1]} on {clash[0]}",
+                                   hint=f"remove network {net.name} and create it with another "
+                                        "--subnet" if not net.is_default else
+                                        f"change the setting {ipam.SETTING_DEFAULT_SUBNET}")
+            pool_text = None if net.is_default else ctx.db.get_setting(ipam.SETTING_POOL)
+            pool = ipam.parse_subnet(pool_text or str(ipam.DEFAULT_POOL))
+            others = [s for _o, s in store.used_subnets(ctx.db, exclude_id=net.id)]
+            subnet = ipam.pick_subnet(pool, others + [s for _o, s in taken])
+            gateway = ipam.parse_gateway(None, subnet)
+            with ctx.db.tx() as c:
+                c.execute("UPDATE networks SET subnet=?, gateway=? WHERE id=?",
+                          (str(subnet), str(gateway), net.id))
+            net = store.get_network(ctx.db, net.id)
+        _ensure_bridge(dp, net)
+    return net
 
 
 def _apply_rules(ctx: NetContext, dp: Dataplane) -> None:
@@ -322,6 +411,16 @@ def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
         used = {e.ifname for e in current}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         host = hostname or (current[0].hostname if current else container_id[:12])
+        try:
+            first = not store.endpoints(ctx.db, network_id=net.id)
+            net = _bring_up(ctx, dp, net)
+            if not first:
+                _ensure_bridge(dp, net)
+            if requested is not None:
+                requested = ipam.parse_ip(str(requested), net)
+        except BaseException:
+            _drop_unused_bridges(ctx, dp, [net.id])
+            raise
         with ctx.db.tx() as c:
             addr = ipam.allocate(c, net, requested)
             ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
@@ -332,7 +431,6 @@ def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
                              {"container": container_id, "name": net.name, "type": net.driver})
             _mark_dirty(c)
         try:
-            _ensure_bridge(dp, net)
             gateway = None if net.internal or dp.has_default_route(path) else net.gateway
             dp.add_veth(ep.host_ifname, path, ifname, ep.mac, ep.address, gateway, net.bridge)
             _apply_rules(ctx, dp)

@@ -11,6 +11,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from .model import PortMapping
+
 
 class Dataplane(Protocol):
     """What the network library does to the host."""
@@ -46,6 +48,9 @@ class Dataplane(Protocol):
 
     def apply_nft(self, script: str) -> None:
         """Run an ``nft -f`` script (one atomic transaction)."""
+
+    def foreign_ports(self, own_table: str) -> list[tuple[str, PortMapping]]:
+        """``(owner, mapping)`` published by other portside roots' nftables tables."""
 
 
 class LinuxDataplane:
@@ -102,3 +107,7 @@ class LinuxDataplane:
     def apply_nft(self, script: str) -> None:
         from .ports import run_nft
         run_nft(script)
+
+    def foreign_ports(self, own_table: str) -> list[tuple[str, PortMapping]]:
+        from .ports import foreign_published
+        return foreign_published(own_table)

@@ -294,6 +294,7 @@ def add_veth(host_if: str, netns: Path, ifname: str, mac: str, address: IPv4Inte
             idx = link_index(ipr, host_if)
             assert idx is not None
             ipr.link("set", index=idx, master=br)
+            _set_hairpin(host_if)
             ipr.link("set", index=idx, state="up")
         with netns_route(netns) as nipr:
             inner = link_index(nipr, ifname)
@@ -309,6 +310,21 @@ def add_veth(host_if: str, netns: Path, ifname: str, mac: str, address: IPv4Inte
     except BaseException:
         delete_link(host_if)
         raise
+
+
+def _set_hairpin(host_if: str, sys_root: Path = Path("/sys")) -> None:
+    """Let the bridge send a frame back out of the port it came in on.
+
+    With br_netfilter, a container connecting to its own published port
+    (on the gateway or another host address) is DNATed back to itself at
+    the bridge layer, and the bridge drops frames for the ingress port
+    unless the port is in hairpin mode (what Docker does without its proxy).
+    """
+    path = sys_root / "class" / "net" / host_if / "brport" / "hairpin_mode"
+    try:
+        path.write_text("1\n")
+    except OSError as err:
+        raise NetworkError(f"cannot set hairpin mode on {host_if}: {err}") from err
 
 
 def remove_veth(host_if: str, netns: Path | None, ifname: str) -> None:
@@ -333,7 +349,7 @@ def has_default_route(netns: Path) -> bool:
 
 
 def host_subnets(exclude: set[str]) -> list[tuple[str, IPv4Network]]:
-    """``(interface, subnet)`` of the host's main-table IPv4 routes, but not via ``exclude``.
+    """``(interface, subnet)`` of the host's main-table IPv4 routes and addresses, not on ``exclude``.
 
     Default routes are skipped: they overlap everything by design.
     """
@@ -349,6 +365,15 @@ def host_subnets(exclude: set[str]) -> list[tuple[str, IPv4Network]]:
             dst = r.get_attr("RTA_DST")
             if dst:
                 out.append((dev, IPv4Network(f"{dst}/{r['dst_len']}", strict=False)))
+        # Addresses on links that are down have no route yet, but will when they come up.
+        for a in ipr.get_addr(family=socket.AF_INET):
+            dev = names.get(a["index"], "?")
+            addr = a.get_attr("IFA_ADDRESS")
+            if dev in exclude or not addr or IPv4Network(addr).is_loopback:
+                continue
+            net = IPv4Network(f"{addr}/{a['prefixlen']}", strict=False)
+            if (dev, net) not in out:
+                out.append((dev, net))
     return out
 
 

@@ -278,7 +278,8 @@ def render_ruleset(table: str, bridges: Sequence[BridgeRules], dnats: Sequence[D
       ``route_localnet=1``), of container traffic going out, and of
       hairpin traffic (a container reaching its own published port);
     - forwarding between two portside bridges dropped (isolation), and for
-      ``--internal`` networks any forwarding in or out dropped.
+      ``--internal`` networks any forwarding in or out dropped, and any
+      packet from them to the host itself (input hook).
     """
     lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
     lines += _chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
@@ -312,6 +313,10 @@ def render_ruleset(table: str, bridges: Sequence[BridgeRules], dnats: Sequence[D
         if others:
             fwd.append(f"iifname {br} oifname {{ {', '.join(others)} }} drop")
     lines += _chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
+    # The host itself is a way out too: an internal network's containers must
+    # not reach the host's listeners (on the gateway address or any other).
+    inp = [f"iifname {_q(b.bridge)} drop" for b in bridges if b.internal]
+    lines += _chain("input", "type filter hook input priority filter; policy accept;", inp)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -347,6 +352,8 @@ class _LibNftables:
         lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         ctx = lib.nft_ctx_new(0)
@@ -358,10 +365,16 @@ class _LibNftables:
         self._lock = threading.Lock()
 
     def run(self, script: str) -> tuple[int, str]:
+        rc, _out, err = self.run_output(script)
+        return rc, err
+
+    def run_output(self, script: str) -> tuple[int, str, str]:
+        """Run ``script``; return its exit code, output (``list ...``) and errors."""
         with self._lock:
             rc = self._lib.nft_run_cmd_from_buffer(self._ctx, script.encode())
+            out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
             err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
-        return rc, err.decode(errors="replace")
+        return rc, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 _lib: _LibNftables | None = None
@@ -413,3 +426,47 @@ def table_exists(table: str) -> bool:
     except FileNotFoundError:
         return False
     return r.returncode == 0
+
+
+_TABLE_RE = re.compile(r"^table ip (portside(?:_[0-9a-f]+)?)$", re.M)
+_DNAT_RE = re.compile(r"^\s*(?:ip daddr (\S+) )?(tcp|udp) dport (\d+) dnat to (\S+?):(\d+)\s*$",
+                      re.M)
+
+
+def _nft_output(command: str) -> str | None:
+    """Output of one ``nft`` listing command (None if nftables cannot answer)."""
+    lib = _libnftables()
+    if lib is not None:
+        rc, out, _err = lib.run_output(command)
+        return out if rc == 0 else None
+    try:
+        r = subprocess.run(["nft", *command.split()], capture_output=True, text=True, timeout=30)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def parse_published(text: str) -> list[PortMapping]:
+    """The mappings in an ``nft list chain ... published`` listing (what :func:`render_ruleset` wrote)."""
+    return [PortMapping(m.group(1) or "", int(m.group(3)), int(m.group(5)), m.group(2))
+            for m in _DNAT_RE.finditer(text)]
+
+
+def foreign_published(own_table: str) -> list[tuple[str, PortMapping]]:
+    """Ports other portside roots on this host publish: ``(owner, mapping)``.
+
+    Read from their nftables tables (the NAT binds no socket, so a bind
+    test cannot see them). Call with the host-wide lock held so the answer
+    stays true until our own rules are written.
+    """
+    tables = _nft_output("list tables")
+    if not tables:
+        return []
+    out: list[tuple[str, PortMapping]] = []
+    for table in _TABLE_RE.findall(tables):
+        if table == own_table:
+            continue
+        listing = _nft_output(f"list chain ip {table} published")
+        for m in parse_published(listing or ""):
+            out.append((f"another portside root (nftables table {table})", m))
+    return out

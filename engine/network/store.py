@@ -11,13 +11,15 @@ import sqlite3
 import time
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network
-from typing import Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Iterable, Mapping, Protocol
 
-from ..errors import AmbiguousReference, NoSuchNetwork
+from ..errors import AmbiguousReference, InvalidArgument, NetworkError, NoSuchNetwork
 from ..paths import Paths
 from ..state import FileLock, Store
-from . import ipam
+from . import hostwide, ipam
 from .bridge import bridge_name
+if TYPE_CHECKING:
+    from .dataplane import Dataplane
 from .model import (DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Endpoint, NetworkInfo,
                     PortMapping)
 
@@ -63,23 +65,72 @@ def canonical_name(name: str) -> str:
 def ensure_default(ctx: NetContext) -> NetworkInfo:
     """The default network, created in the database on first use.
 
-    Its subnet is the setting ``network.default_subnet`` (default
-    10.89.0.0/24); the bridge itself appears when a container first uses it.
+    Its subnet is the setting ``network.default_subnet`` if set, else the
+    first /24 of 10.89.0.0/16 (10.89.0.0/24 on a quiet host) that overlaps
+    no route or address of this host (other roots' bridges among them),
+    chosen under the host-wide lock. The bridge itself appears when a
+    container first uses it; if another root's bridge took the subnet
+    meanwhile, an auto-chosen subnet moves then (see ``attach``).
+
+    Raises:
+        NetworkError: the configured subnet clashes, or the pool is full.
     """
     row = ctx.db.one("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,))
     if row is not None:
         return _network(row)
-    subnet = ipam.parse_subnet(ctx.db.get_setting(ipam.SETTING_DEFAULT_SUBNET)
-                               or str(ipam.DEFAULT_SUBNET))
-    with ctx.db.tx() as c:
-        row = c.execute("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,)).fetchone()
-        if row is not None:        # another process won the race
-            return _network(row)
-        info = insert_network(c, ctx.paths, DEFAULT_NETWORK, subnet, ipam.parse_gateway(None, subnet),
-                              internal=False, labels={})
-        ctx.db.add_event(c, "network", "create", info.id,
-                         {"name": info.name, "type": info.driver})
+    configured = ctx.db.get_setting(ipam.SETTING_DEFAULT_SUBNET)
+    with hostwide.host_lock(hostwide.host_dir(ctx)):
+        with ctx.db.tx() as c:
+            row = c.execute("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,)).fetchone()
+            if row is not None:        # another process won the race
+                return _network(row)
+            taken = used_subnets(c) + host_taken(ctx, c)
+            if configured:
+                subnet = ipam.parse_subnet(configured)
+                try:
+                    ipam.check_overlap(subnet, taken)
+                except InvalidArgument as err:
+                    raise NetworkError(f"the default network's subnet (setting "
+                                       f"{ipam.SETTING_DEFAULT_SUBNET}) {err}",
+                                       hint="change the setting to a free subnet") from err
+            else:
+                subnet = ipam.pick_subnet(ipam.DEFAULT_POOL, [s for _o, s in taken])
+            info = insert_network(c, ctx.paths, DEFAULT_NETWORK, subnet,
+                                  ipam.parse_gateway(None, subnet), internal=False, labels={})
+            ctx.db.add_event(c, "network", "create", info.id,
+                             {"name": info.name, "type": info.driver})
     return info
+
+
+def host_taken(ctx: NetContext, c: sqlite3.Connection) -> list[tuple[str, IPv4Network]]:
+    """Subnets in use outside this root: the host's routes and addresses, bar our own bridges.
+
+    Other roots' bridges are among them while they are up; call with the
+    host-wide lock held so the answer stays true until a bridge comes up.
+    """
+    own_bridges = {r["bridge"] for r in c.execute("SELECT bridge FROM networks").fetchall()}
+    return [(f"host interface {dev}", s) for dev, s in _dataplane(ctx).host_subnets(own_bridges)]
+
+
+def _dataplane(ctx: NetContext) -> "Dataplane":
+    dp = getattr(ctx, "net_dataplane", None)
+    if dp is None:
+        from .dataplane import LinuxDataplane
+        dp = LinuxDataplane()
+    return dp
+
+
+def auto_subnet(db: Store | sqlite3.Connection, net: NetworkInfo) -> bool:
+    """Whether portside chose the network's subnet (so it may move it while the network is idle)."""
+    ex = db.execute if isinstance(db, sqlite3.Connection) else db.conn.execute
+    if net.is_default:
+        return ex("SELECT 1 FROM settings WHERE key=?",
+                  (ipam.SETTING_DEFAULT_SUBNET,)).fetchone() is None
+    return ex("SELECT 1 FROM settings WHERE key=?", (AUTO_KEY + net.id,)).fetchone() is not None
+
+
+AUTO_KEY = "network.auto_subnet."
+"""Settings key prefix marking a user network whose subnet portside picked."""
 
 
 def insert_network(c: sqlite3.Connection, paths: Paths, name: str, subnet: IPv4Network,

@@ -72,7 +72,11 @@ def test_entrypoint_forms_and_defaults() -> None:
     assert parse("run", "--entrypoint", "", "busybox", "ls").entrypoint == ()
     assert parse("run", "-i", "busybox").stdin_once                # foreground -i: StdinOnce
     assert parse("create", "busybox", "ls", "-l").command == ("ls", "-l")   # flags after the image are its own
-    assert parse("run", "busybox").network == "none"
+    assert parse("run", "busybox").network == "bridge"          # Docker's default network
+    spec = parse("run", "--network", "front", "--ip", "10.89.3.7", "--network-alias", "db",
+                 "--net-alias", "pg", "busybox")
+    assert (spec.network, spec.ip, spec.network_aliases) == ("front", "10.89.3.7", ("db", "pg"))
+    assert parse("run", "--net", "none", "busybox").network == "none"
 
 
 def test_bad_flag_values_are_engine_errors() -> None:

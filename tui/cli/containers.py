@@ -92,7 +92,11 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", default="no", help="no | on-failure[:N] | always | unless-stopped")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-l", "--label", action="append", default=[], help="set a label (key=value)")
-    p.add_argument("--network", "--net", default=None, help="none | host | a network name")
+    p.add_argument("--network", "--net", default=None,
+                   help="bridge (the default network, default) | none | host | a network name")
+    p.add_argument("--ip", default=None, help="IPv4 address on the network (e.g. 10.89.1.10)")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[],
+                   help="another name the container is known by on a user-defined network")
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port: [ip:]host:container[/proto]")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability (or ALL)")
@@ -244,7 +248,8 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
         publish_all=a.publish_all, restart=a.restart, labels=labels, auto_remove=a.rm,
         read_only=a.read_only, privileged=a.privileged, cap_add=tuple(a.cap_add),
         cap_drop=tuple(a.cap_drop), security_opt=tuple(a.security_opt), log_opts=log_opts,
-        dns=tuple(a.dns), add_hosts=tuple(a.add_host),
+        dns=tuple(a.dns), add_hosts=tuple(a.add_host), ip=a.ip,
+        network_aliases=tuple(a.network_alias),
         stdin_once=a.interactive and not getattr(a, "detach", True),
         **resource_spec_fields(a), **extra)
 

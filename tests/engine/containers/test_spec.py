@@ -33,6 +33,8 @@ def seccomp_stub(caps: set[str]) -> dict[str, Any]:
 
 def config(tmp_path: Path, spec: ContainerSpec | None = None, **kw: Any) -> dict[str, Any]:
     spec = spec or ContainerSpec(image="busybox")
+    if spec.network == "bridge" and "netns_path" not in kw:
+        spec = replace(spec, network="none")       # the default network needs a netns made first
     args: dict[str, Any] = dict(
         cid="c" * 64, spec=spec, argv=("sh",), env=("A=1",), working_dir="", hostname="box",
         rootfs=tmp_path / "merged", user=ExecUser(0, 0, (), "/root"),
@@ -134,7 +136,8 @@ def test_standard_mounts(tmp_path: Path) -> None:
 
 def test_namespaces_by_network_mode(tmp_path: Path) -> None:
     def types(**kw: Any) -> list[Any]:
-        return config(tmp_path, ContainerSpec(image="i", **kw.pop("spec", {})), **kw)["linux"]["namespaces"]
+        return config(tmp_path, ContainerSpec(image="i", **{"network": "none", **kw.pop("spec", {})}),
+                      **kw)["linux"]["namespaces"]
     assert {"type": "network"} in types()
     assert {n["type"] for n in types()} == {"pid", "ipc", "uts", "mount", "network"}
     assert "network" not in {n["type"] for n in types(spec={"network": "host"})}

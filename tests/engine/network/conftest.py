@@ -16,9 +16,10 @@ def dp() -> FakeDataplane:
 
 
 @pytest.fixture
-def net_engine(root_dir: Path, dp: FakeDataplane) -> Iterator[Engine]:
-    """An engine on a temp root whose network side is the fake."""
+def net_engine(root_dir: Path, dp: FakeDataplane, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a temp root whose network side is the fake (host-wide files in a temp dir)."""
     e = Engine(root_dir)
     e.net_dataplane = dp
+    e.net_host_dir = tmp_path / "hostwide"
     yield e
     e.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from engine import Engine
+from engine.network.model import PortMapping
 
 
 class FakeDataplane:
@@ -20,6 +21,7 @@ class FakeDataplane:
         self.nft: list[str] = []
         self.routes: list[tuple[str, IPv4Network]] = []
         self.fail_on: str | None = None
+        self.foreign: list[tuple[str, PortMapping]] = []     # other roots' published ports
 
     def _call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -67,11 +69,16 @@ class FakeDataplane:
         return netns in self.default_routes
 
     def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
-        return [r for r in self.routes if r[0] not in exclude]
+        # Bridges that are up have their subnet routed, as in the kernel.
+        up = [(name, addr.network) for name, addr in self.bridges.items()]
+        return [r for r in self.routes + up if r[0] not in exclude]
 
     def apply_nft(self, script: str) -> None:
         self._call("apply_nft", script)
         self.nft.append(script)
+
+    def foreign_ports(self, own_table: str) -> list[tuple[str, PortMapping]]:
+        return list(self.foreign)
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
