@@ -11,8 +11,11 @@ our own). It prints, in one run:
   (percent of one core);
 - ``bigtail``: seconds until the last line of a 1 GB log is on screen and the
   app's RSS then and once the whole log is indexed; beside Toolong (``tl``)
-  opening the same file, if it is installed (``pip install toolong``, or
-  ``--toolong PATH``);
+  opening the same file, if it is installed. Toolong pins an old Textual,
+  so give it a venv of its own rather than the project's (``python3 -m venv
+  /opt/toolong/venv && /opt/toolong/venv/bin/pip install toolong``); the
+  bench finds ``tl`` on PATH, at ``$TOOLONG`` or in /opt/toolong/venv/bin,
+  or ``--toolong PATH``;
 - ``follow``: a container printing about 50,000 lines/s; lines/s the logs
   pane indexes while following, and the worst and median time a key press
   takes to be handled meanwhile (in process, Textual's Pilot).
@@ -223,6 +226,15 @@ def write_big_log(path: Path, megabytes: int) -> str:
     return last
 
 
+def find_toolong() -> str | None:
+    """Toolong's ``tl``: on PATH, at $TOOLONG, or in its own venv under /opt."""
+    for candidate in (shutil.which("tl"), os.environ.get("TOOLONG"),
+                      "/opt/toolong/venv/bin/tl"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def big_tail(engine: Engine, megabytes: int, toolong: str | None) -> dict[str, Any]:
     info = engine.create(ContainerSpec(image="busybox", name="biglog", command=("true",)))
     log = Path(engine.container_files(info.id).log)
@@ -257,7 +269,7 @@ def big_tail(engine: Engine, megabytes: int, toolong: str | None) -> dict[str, A
         finally:
             term.close()
     else:
-        out["toolong"] = "not installed (pip install toolong, or --toolong PATH)"
+        out["toolong"] = "not installed (see the docstring: its own venv, or --toolong PATH)"
     remove_all(engine)
     return out
 
@@ -385,7 +397,7 @@ def main() -> int:
     p.add_argument("--idle-seconds", type=float, default=30)
     p.add_argument("--log-mb", type=int, default=1024)
     p.add_argument("--follow-seconds", type=float, default=10)
-    p.add_argument("--toolong", default=shutil.which("tl"))
+    p.add_argument("--toolong", default=find_toolong())
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.stderr.write("tui_bench: run as root (it runs real containers)\n")
