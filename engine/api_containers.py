@@ -1018,8 +1018,14 @@ class ContainersAPI(EngineBase):
         row, cfg, st = self._sync(cid)
         known = self.db.one("SELECT 1 FROM images WHERE id=?", (cfg.image_id,)) is not None
         lower = ":".join(str(p) for p in self.image_store.lower_dirs(cfg.image_id)) if known else ""
+        from .network import store as netstore
+        from .network.bridge import netns_path
+        eps = netstore.endpoints(self.db, container_id=cid)
+        ports = [m for _c, _n, m in netstore.port_mappings(self.db, cid)]
+        ns = netns_path(self.paths, cid)
         return inspect(cid, row["name"], cfg, st, files=self.container_files(cid), lower_dirs=lower,
-                       runtime=self._rt(st).name)
+                       runtime=self._rt(st).name, endpoints=eps, ports=ports,
+                       netns_path=str(ns) if eps else "")
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from . import rootfs
 from .model import RunState, StoredConfig
@@ -19,8 +19,70 @@ def rfc3339(ns: int) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
 
 
+def port_bindings(specs: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """``HostConfig.PortBindings`` from the ``-p`` specs as asked (host port "" if left to us)."""
+    from ..errors import EngineError
+    from ..network.ports import parse_port_spec
+    out: dict[str, list[dict[str, str]]] = {}
+    for text in specs:
+        try:
+            p = parse_port_spec(text)
+        except EngineError:
+            continue                # refused at create; nothing to show
+        for i in range(p.container_count):
+            key = f"{p.container_ports[0] + i}/{p.protocol}"
+            if p.host_ports is None:
+                host = ""
+            elif p.container_count > 1:
+                host = str(p.host_ports[0] + i)
+            else:
+                lo, hi = p.host_ports
+                host = str(lo) if lo == hi else f"{lo}-{hi}"
+            out.setdefault(key, []).append({"HostIp": p.host_ip, "HostPort": host})
+    return out
+
+
+def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
+                     exposed: Sequence[str]) -> dict[str, Any]:
+    """``NetworkSettings``: one entry per attached network, and the published ports.
+
+    ``endpoints`` are :class:`engine.network.Endpoint`, ``ports``
+    :class:`engine.network.PortMapping` (empty while the container is not running).
+    """
+    from hashlib import sha256
+    nets = {}
+    for ep in endpoints:
+        nets[ep.network] = {
+            "IPAMConfig": None, "Links": None,
+            "Aliases": [ep.container_name, *ep.aliases, ep.container_id[:12]],
+            "NetworkID": ep.network_id,
+            "EndpointID": sha256(f"{ep.container_id}/{ep.network_id}".encode()).hexdigest(),
+            "Gateway": str(ep.gateway), "IPAddress": str(ep.ip), "IPPrefixLen": ep.prefixlen,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": ep.mac, "DriverOpts": None,
+        }
+    published: dict[str, list[dict[str, str]] | None] = {
+        (p if "/" in p else p + "/tcp"): None for p in exposed}
+    for m in ports:
+        key = f"{m.container_port}/{m.protocol}"
+        entry = published.get(key) or []
+        entry.append({"HostIp": m.host_ip or "0.0.0.0", "HostPort": str(m.host_port)})
+        published[key] = entry
+    first = endpoints[0] if endpoints else None
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "SandboxKey": "",
+        "Ports": published,
+        "Gateway": str(first.gateway) if first else "",
+        "IPAddress": str(first.ip) if first else "",
+        "IPPrefixLen": first.prefixlen if first else 0,
+        "MacAddress": first.mac if first else "",
+        "Networks": nets,
+    }
+
+
 def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: MonitorFiles,
-            lower_dirs: str, runtime: str) -> dict[str, Any]:
+            lower_dirs: str, runtime: str, endpoints: Sequence[Any] = (),
+            ports: Sequence[Any] = (), netns_path: str = "") -> dict[str, Any]:
     """Docker's ``inspect`` JSON for a container.
 
     Args:
@@ -31,6 +93,9 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
         files: its monitor files (the bundle dir holds hosts, log, rootfs dirs).
         lower_dirs: the image's layer dirs, ``:``-joined ("" if the image is gone).
         runtime: the runtime's name.
+        endpoints: its network attachments while it runs (``engine.network.Endpoint``).
+        ports: its published ports while it runs (``engine.network.PortMapping``).
+        netns_path: its network namespace file, if portside made one.
     """
     spec = cfg.spec
     upper, work, merged = rootfs.layout(files.bundle)
@@ -82,7 +147,8 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
             "Binds": [f"{m.source}:{m.destination}" + (":ro" if m.read_only else "")
                       for m in spec.mounts if m.type in ("bind", "volume") and m.source],
             "NetworkMode": spec.network,
-            "PortBindings": {},
+            "PortBindings": port_bindings(spec.ports),
+            "PublishAllPorts": spec.publish_all,
             "RestartPolicy": {"Name": "" if policy == "no" else policy, "MaximumRetryCount": retries},
             "AutoRemove": spec.auto_remove,
             "CapAdd": list(spec.cap_add) or None,
@@ -95,8 +161,16 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
             "Tmpfs": {m.destination: ",".join(m.options) for m in spec.mounts if m.type == "tmpfs"} or None,
             "LogConfig": {"Type": "k8s-file", "Config": dict(spec.log_opts)},
             "Memory": spec.memory or 0,
-            "NanoCpus": int((spec.cpus or 0) * 1e9),
+            "MemorySwap": spec.memory_swap or 0,
+            "MemoryReservation": spec.memory_reservation or 0,
+            "NanoCpus": int(round((spec.cpus or 0) * 1e9)),
+            "CpuShares": spec.cpu_shares or 0,
+            "CpuPeriod": spec.cpu_period or 0,
+            "CpuQuota": spec.cpu_quota or 0,
+            "CpusetCpus": spec.cpuset_cpus or "",
+            "CpusetMems": spec.cpuset_mems or "",
             "PidsLimit": spec.pids_limit,
+            "OomKillDisable": bool(spec.oom_kill_disable),
             "ShmSize": 64 << 20,
             "Runtime": runtime,
         },
@@ -123,5 +197,6 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
             "Labels": dict(spec.labels),
             "StopSignal": cfg.stop_signal or "SIGTERM",
         },
-        "NetworkSettings": {"Ports": {}, "Networks": {}},
+        "NetworkSettings": {**network_settings(endpoints, ports, cfg.exposed_ports),
+                            "SandboxKey": netns_path},
     }

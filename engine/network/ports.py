@@ -155,7 +155,8 @@ def allocate_ports(specs: Sequence[PortSpec], taken: Sequence[tuple[str, PortMap
 
     Args:
         specs: parsed ``-p``/``-P`` specs.
-        taken: ``(container name, mapping)`` already published by other containers.
+        taken: ``(container name, mapping)`` already published by other containers
+            (an owner starting "another " is shown as it is: another root's).
         probe: binds a port to test it (tests pass a fake).
         attempts: bound on retries when the kernel picks a port another container holds.
 
@@ -167,7 +168,7 @@ def allocate_ports(specs: Sequence[PortSpec], taken: Sequence[tuple[str, PortMap
     def holder(m: PortMapping) -> str | None:
         for name, t in taken:
             if _overlaps(m, t):
-                return f"container {name}"
+                return name if name.startswith("another ") else f"container {name}"
         for t in chosen:
             if _overlaps(m, t):
                 return "another -p of this container"
