@@ -1,8 +1,11 @@
-"""The system half of the Engine facade: ``portside info``."""
+"""The system half of the Engine facade: ``portside info`` and ``system reset``."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 from .base import EngineBase
 from .records import SystemInfo
@@ -10,6 +13,20 @@ from .records import SystemInfo
 
 class SystemAPI(EngineBase):
     """Facts about the host and the engine; part of :class:`engine.Engine`."""
+
+    def system_reset(self) -> ResetReport:
+        """Remove everything portside made for this root (``podman system reset``).
+
+        Every container (killed first), image, volume and network, the
+        bridges, veths, network namespaces, the nftables table and any
+        mount left under the root or run dir; then the root and run
+        directories themselves. This engine is closed afterwards.
+
+        Raises:
+            RuntimeFailure: something could not be removed (the message says what).
+            NetworkError: the kernel refused to delete a network device or rule.
+        """
+        return _reset(self)
 
     def info(self) -> SystemInfo:
         """Runtime, versions, cgroup layout, storage driver, root dir and counts (``docker info``).
@@ -39,6 +56,89 @@ class SystemAPI(EngineBase):
             kernel=os.uname().release, version=__version__)
 
 
+@dataclass(frozen=True)
+class ResetReport:
+    """What ``system reset`` removed."""
+
+    containers: tuple[str, ...]
+    images: int
+    volumes: int
+    networks: tuple[str, ...]
+
+
+def _reset(api: "SystemAPI") -> ResetReport:
+    from . import network
+    from .errors import EngineError, RuntimeFailure
+    removed, errors = [], []
+    for c in api.containers(all=True):           # type: ignore[attr-defined]
+        try:
+            removed.append(api.rm(c.id, force=True))  # type: ignore[attr-defined]
+        except EngineError as err:
+            errors.append(f"container {c.name}: {err}")
+    images = api.db.one("SELECT COUNT(*) AS n FROM images")
+    volumes = api.db.one("SELECT COUNT(*) AS n FROM volumes") if api.db.one(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='volumes'") else None
+    nets = network.reset(api)
+    # Anything still mounted under the root (a crashed run's overlay, a volume) goes too.
+    for target in sorted(_mounts_under(api.paths.root) + _mounts_under(api.paths.run),
+                         key=len, reverse=True):
+        _umount_detach(target)
+    api.close()
+    # The killed containers' monitors run their exit hook (`container cleanup`),
+    # which would make the root again if it started after the removal: wait for them.
+    _wait_exit_hooks(api.paths.root, 10.0)
+    for d in (api.paths.root, api.paths.run):
+        shutil.rmtree(d, ignore_errors=True)
+    if errors:
+        raise RuntimeFailure("system reset removed the state, but: " + "; ".join(errors),
+                             hint="check `ip link`, `mount` and `nft list tables` for leftovers")
+    return ResetReport(tuple(removed), int(images["n"]) if images else 0,
+                       int(volumes["n"]) if volumes else 0, tuple(nets))
+
+
+def _wait_exit_hooks(root: Path, timeout: float) -> None:
+    import time
+    want = os.fsencode(str(root))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if want in argv and (b"cleanup" in argv or any(a.endswith(b"conmon") for a in argv)):
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.05)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root).rstrip("/") + "/"
+    out = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split(" ", 5)[4].replace("\\040", " ")
+                if mp.startswith(prefix) or mp == str(root):
+                    out.append(mp)
+    except OSError:
+        pass
+    return out
+
+
+def _umount_detach(target: str) -> None:
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc.umount2(os.fsencode(target), 2)         # MNT_DETACH
+
+
 def _conmon_version() -> str:
     from .containers.runtime import find_conmon
     try:
@@ -49,4 +149,4 @@ def _conmon_version() -> str:
     return lines[0] if lines else "unknown"
 
 
-__all__ = ["SystemAPI"]
+__all__ = ["SystemAPI", "ResetReport"]

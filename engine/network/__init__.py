@@ -71,18 +71,26 @@ hooks take the ``network`` lock inside it (never the other way round).
 ``connect``/``disconnect`` (running containers) are used by
 :class:`engine.api_networks.NetworksAPI`.
 
-Later: ``portside system reset`` should call ``teardown`` for every
-container, delete every network's bridge, the nftables table
-(``bridge.nft_table``) and unmount ``<run>/netns`` (``netlink.release_netns_dir``).
+``check(ctx, container_id, spec, *, exposed_ports=()) -> warnings``
+    Call in ``create``: refuses what ``prepare`` would refuse up front
+    (unknown network, bad or busy ``-p``, bad ``--ip``/``--dns``/
+    ``--add-host``/alias) with nothing created, and returns the warnings.
+
+``reset(ctx) -> list[str]``
+    ``portside system reset``, after every container is removed: tears
+    down leftovers, deletes every bridge, the nftables table, the shared
+    mount of ``<run>/netns`` and the network rows.
+
+Host-wide coordination (other roots): :mod:`.hostwide`.
 """
 from __future__ import annotations
 
 from .attach import (check, connect, disconnect, hosts_entries, prepare, reconcile, refresh_hosts,
-                     renamed, teardown)
+                     renamed, reset, teardown)
 from .model import DEFAULT_NETWORK, Endpoint, NetworkInfo, NetworkSetup, PortMapping
 
 __all__ = [
-    "check", "prepare", "teardown", "reconcile", "renamed", "hosts_entries", "refresh_hosts",
+    "check", "prepare", "teardown", "reset", "reconcile", "renamed", "hosts_entries", "refresh_hosts",
     "connect", "disconnect", "DEFAULT_NETWORK", "Endpoint", "NetworkInfo", "NetworkSetup",
     "PortMapping",
 ]

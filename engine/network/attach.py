@@ -620,3 +620,41 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
             _drop_unused_bridges(ctx, dp, [n.id for n in store.list_networks(ctx.db)
                                            if n.id not in used])
     return cleaned
+
+
+# -- system reset ------------------------------------------------------------------------
+
+def reset(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
+    """Remove every network trace of this root (``system reset``), after its containers went.
+
+    Tears down what is left of any container (veths, namespaces, ports),
+    deletes every network's bridge, the nftables table, and the shared
+    mount of the namespace directory. Returns the names of the networks.
+
+    Raises:
+        NetworkError: the kernel refused to delete something.
+    """
+    dp = _dp(ctx, dataplane)
+    with ctx.lock(NETWORK_LOCK):
+        left = {r["container_id"] for r in ctx.db.query(
+            "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
+        try:
+            left.update(p.name for p in netns_dir(ctx.paths).iterdir())
+        except OSError:
+            pass
+        for cid in sorted(left):
+            _teardown_locked(ctx, cid, dp)
+        nets = store.list_networks(ctx.db)
+        for net in nets:
+            dp.delete_link(net.bridge)
+        dp.apply_nft(delete_script(nft_table(ctx.paths)))
+        d = netns_dir(ctx.paths)
+        if d.exists():
+            from . import netlink
+            netlink.release_netns_dir(d)
+        with ctx.db.tx() as c:
+            c.execute("DELETE FROM port_mappings")
+            c.execute("DELETE FROM network_endpoints")
+            c.execute("DELETE FROM networks")
+            c.execute("DELETE FROM settings WHERE key LIKE 'network.%'")
+    return [n.name for n in nets]

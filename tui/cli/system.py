@@ -1,4 +1,4 @@
-"""System verbs: ``info`` and ``system info``."""
+"""System verbs: ``info``, ``system info`` and ``system reset``."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from engine import Engine
 
-from .common import group_help
+from .common import confirm, group_help
 from .output import print_json
 
 
@@ -15,7 +15,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     system = sub.add_parser("system", help="Manage portside")
     ssub = system.add_subparsers(dest="system_verb", metavar="COMMAND", parser_class=type(system))
     _add_info(ssub.add_parser("info", help="Show system-wide information"))
+    p = ssub.add_parser("reset", help="Remove every container, image, volume and network of this root")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_reset)
     system.set_defaults(func=group_help(system))
+
+
+def cmd_reset(engine: Engine, a: argparse.Namespace) -> int:
+    if not a.force and not confirm(
+            f"WARNING! This will remove everything portside made under {engine.paths.root}:\n"
+            " - all containers (running ones are killed)\n - all images\n - all volumes\n"
+            " - all networks (bridges, NAT rules, namespaces)\n"
+            "Are you sure you want to continue? [y/N] "):
+        return 1
+    report = engine.system_reset()
+    print(f"Removed {len(report.containers)} containers, {report.images} images, "
+          f"{report.volumes} volumes, {len(report.networks)} networks")
+    return 0
 
 
 def _add_info(p: argparse.ArgumentParser) -> None:
