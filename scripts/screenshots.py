@@ -9,6 +9,7 @@ it made.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import os
@@ -105,6 +106,14 @@ def wait_for_exit_hooks(root: Path, timeout: float = 15.0) -> None:
         time.sleep(0.2)
 
 
+def _has_converter() -> bool:
+    try:
+        import cairosvg  # type: ignore[import-not-found]  # noqa: F401
+        return True
+    except (ImportError, OSError):           # not installed, or no libcairo
+        return shutil.which("rsvg-convert") is not None
+
+
 def convert(svg: Path) -> Path | None:
     """PNG beside the SVG, or None when no converter is installed."""
     png = svg.with_suffix(".png")
@@ -116,7 +125,7 @@ def convert(svg: Path) -> Path | None:
         import cairosvg  # type: ignore[import-not-found]
         cairosvg.svg2png(bytestring=text.encode(), write_to=str(png))
         return png
-    except ImportError:
+    except (ImportError, OSError):
         pass
     tool = shutil.which("rsvg-convert")
     if tool:
@@ -125,17 +134,17 @@ def convert(svg: Path) -> Path | None:
     return None
 
 
-async def shoot(engine: Engine, ids: dict[str, str]) -> list[Path]:
+async def shoot(engine: Engine, ids: dict[str, str], out: Path) -> list[Path]:
     config = Config(highlights=(HighlightRule(__import__("re").compile(r"\bGET\b"), "bold blue"),)
                     + builtin_highlights())
     app = PortsideApp(engine, config, watch_interval=0.2)
     saved: list[Path] = []
 
     def save(name: str) -> None:
-        path = OUT / f"{name}.svg"
-        app.save_screenshot(filename=path.name, path=str(OUT))
+        path = out / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
         saved.append(path)
-        print(f"  {path.relative_to(REPO)}")
+        print(f"  {path}")
 
     async def wait(cond: Callable[[], bool], timeout: float = 15) -> None:
         end = time.monotonic() + timeout
@@ -210,11 +219,20 @@ async def shoot(engine: Engine, ids: dict[str, str]) -> list[Path]:
     return saved
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--out", type=Path, default=OUT, help="where to write (default screenshots/)")
+    p.add_argument("--svg-only", action="store_true", help="do not need a PNG converter")
+    a = p.parse_args(argv)
     if os.geteuid() != 0:
         sys.stderr.write("screenshots: run as root (it starts real containers)\n")
         return 1
-    OUT.mkdir(exist_ok=True)
+    if not a.svg_only and not _has_converter():
+        sys.stderr.write("screenshots: no PNG converter: apt-get install librsvg2-bin "
+                         "(rsvg-convert), or pass --svg-only\n")
+        return 1
+    out: Path = a.out
+    out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="portside-shots-"))
     engine = Engine(tmp / "root")
     try:
@@ -224,13 +242,12 @@ def main() -> int:
         ids = containers(engine)
         time.sleep(2)
         print("driving the app:")
-        saved = asyncio.run(shoot(engine, ids))
+        saved = asyncio.run(shoot(engine, ids, out))
+        if a.svg_only:
+            return 0
         pngs = [p for p in (convert(s) for s in saved) if p is not None]
-        if not pngs:
-            print("no cairosvg or rsvg-convert: SVG only (apt-get install librsvg2-bin for PNGs)")
-        else:
-            print(f"converted {len(pngs)} to PNG")
-        return 0
+        print(f"converted {len(pngs)} to PNG")
+        return 0 if len(pngs) == len(saved) else 1
     finally:
         for c in engine.containers(all=True):
             try:

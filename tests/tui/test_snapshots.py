@@ -149,3 +149,78 @@ def test_logs_with_search_and_timestamps(engine: Engine, log_file: Path,
             out.append(screen_text(app))
     run(go)
     check(f"logs-{size[0]}x{size[1]}", out[0])
+
+
+def test_help_160x50(oci_engine: Engine) -> None:
+    async def steps(app: Any, pilot: Any) -> None:
+        await pilot.press("question_mark")
+    check("help-160x50", body(shoot(oci_engine, (160, 50), steps)))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_containers_view(oci_engine: Engine, size: tuple[int, int]) -> None:
+    from engine import ContainerSpec
+    from tests.conftest import need_tool
+    from tui.widgets.containers_table import ContainersTable
+    for tool in ("runc", "conmon"):
+        need_tool(tool)
+    made = [oci_engine.create(ContainerSpec(image=image, name=name, command=command,
+                                            labels={"tier": tier})).id
+            for image, name, command, tier in (
+                ("shop/web:1.4", "web", ("httpd", "-f", "-p", "8080"), "front"),
+                ("shop/db:16", "db", ("postgres",), "data"),
+                ("shop/web:1.4", "worker", ("sh", "-c", "work"), "back"))]
+    try:
+        async def steps(app: Any, pilot: Any) -> None:
+            table = app.query_one(ContainersTable)
+            await wait_for(pilot, lambda: all(k in table.records for k in made))
+            table.select_key(made[0])
+            await pilot.press("space")                  # one marked
+        text = body(shoot(oci_engine, size, steps))
+    finally:
+        for cid in made:
+            oci_engine.rm(cid, force=True)
+    for n, cid in enumerate(made):                      # ids differ per run
+        text = text.replace(cid[:12], f"<id {n}>".ljust(12))
+    check(f"containers-{size[0]}x{size[1]}", text)
+
+
+class StatsApp(PortsideApp):
+    """The stats pane alone, fed fixed samples (its drawing, not the engine's numbers)."""
+
+    def get_default_screen(self) -> Screen[Any]:
+        return Screen()
+
+    def compose(self) -> ComposeResult:
+        from tui.widgets.stats_view import StatsView
+        yield StatsView(id="stats")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_stats_pane(engine: Engine, size: tuple[int, int]) -> None:
+    from datetime import timedelta
+
+    from engine.records import ContainerStats
+    from tui.widgets.stats_view import StatsView
+    out: list[str] = []
+
+    async def go() -> None:
+        app = StatsApp(engine, Config())
+        async with app.run_test(size=size) as pilot:
+            view = app.query_one(StatsView)
+            view.key = "c1"
+            view._hist = {k: __import__("collections").deque(maxlen=120)
+                          for k in ("cpu", "mem", "net", "blk", "pids")}
+            view._cap_key, view._cap = "c1", (50.0, "limit")
+            for i in range(40):
+                view._got(ContainerStats(
+                    id="c1", name="web", time=NOW + timedelta(seconds=2 * i),
+                    cpu_percent=float((i * 7) % 50), memory_usage=(40 + i % 9) << 20,
+                    memory_limit=256 << 20, memory_percent=(40 + i % 9) / 2.56,
+                    net_rx=i * 150_000, net_tx=i * 20_000, block_read=i * 4096,
+                    block_write=i * 65536, pids=3 + i % 4, online_cpus=2))
+            await pilot.pause(0.2)
+            out.append(screen_text(app))
+    run(go)
+    check(f"stats-{size[0]}x{size[1]}", out[0])
