@@ -354,3 +354,29 @@ def test_stats_say_the_cpu_limit_of_a_limited_container(engine: Engine) -> None:
 
 def _metric_text(metric: Any) -> str:
     return str(metric.query_one(".metric-value").render())
+
+
+def test_network_prune_removes_unused_networks(engine: Engine) -> None:
+    from tui.widgets.networks_table import NetworksTable
+    name = f"tuinet{secrets.token_hex(2)}"
+    engine.network_create(name)
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            table = app.query_one(NetworksTable)
+            await wait_for(pilot, lambda: any(n.name == name for n in table.records.values()),
+                           15)
+            await pilot.press("P")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: all(n.name != name for n in table.records.values()),
+                           15)
+            assert all(n.name != name for n in engine.networks())
+            assert any("pruned" in n.message for n in app._notifications)
+    try:
+        run(go)
+    finally:
+        if any(n.name == name for n in engine.networks()):
+            engine.network_rm(name)

@@ -213,3 +213,26 @@ def test_import_a_rootfs_tar_with_a_name(images_engine: Engine, tmp_path: Path) 
             await wait_for(pilot, lambda: table.row_count == 4)
             assert "tools:1" in images_engine.image("tools:1").repo_tags
     run(go)
+
+
+def test_image_history_and_inspect_keys(images_engine: Engine) -> None:
+    from tui.widgets.detail_tabs import HistoryTab, InspectTab
+
+    async def go() -> None:
+        app = make_app(images_engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = await images_view(app, pilot)
+            key = images_engine.image("web:latest").id
+            table.select_key(key)
+            tabs = app.main.detail.tabs()
+            await pilot.press("H")
+            await wait_for(pilot, lambda: tabs is not None and tabs.active == "image-history")
+            history = app.query_one(HistoryTab)
+            await wait_for(pilot, lambda: history.key == key and history.row_count >= 1)
+            await pilot.press("escape")                   # back to the list
+            await wait_for(pilot, lambda: table.has_focus)
+            await pilot.press("i")
+            await wait_for(pilot, lambda: tabs is not None and tabs.active == "image-inspect")
+            inspect = app.query_one("#image-inspect-view", InspectTab)
+            await wait_for(pilot, lambda: key[:12] in str(inspect.query_one("Static").render()))
+    run(go)

@@ -71,3 +71,22 @@ def test_bad_theme_in_config_falls_back(engine: Engine) -> None:
             assert app.theme == "textual-dark"
             assert any("unknown theme" in str(n.message) for n in app._notifications)
     run(go)
+
+
+def test_volume_prune_asks_then_removes_unused(engine: Engine) -> None:
+    engine.volume_create("scratch")
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            table = app.query_one(VolumesTable)
+            await wait_for(pilot, lambda: "scratch" in table.records)
+            await pilot.press("P")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            assert [v.name for v in engine.volumes()] == ["scratch"]
+            await pilot.press("P", "y")
+            await wait_for(pilot, lambda: "scratch" not in table.records)
+            assert engine.volumes() == []
+    run(go)
