@@ -1,0 +1,349 @@
+"""Networking on real busybox containers (root, runc, conmon, netlink, nftables).
+
+The containers run on the default bridge network and on user networks
+whose subnets portside picks itself (free of the host's routes and of
+other roots' bridges, so tests beside these ones cannot clash). Traffic
+goes only to 127.0.0.1 on the host and to addresses inside the
+containers these tests make; every probe is bounded (``nc -w 2``, a
+fixed number of tries). Every container is removed when its test ends,
+and the module checks that nothing of the network is left.
+"""
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.request
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from engine import ContainerSpec, Engine, InvalidArgument, NoSuchContainer
+from engine.network import store
+from engine.network.bridge import netns_path, nft_table
+from engine.network.ports import table_exists
+from tests.conftest import REPO, need_tool
+
+pytestmark = pytest.mark.integration
+
+HTTPD = ("sh", "-c", "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html "
+                     "&& exec httpd -f -p 80 -h /www")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    for tool in ("runc", "conmon", "nft"):
+        need_tool(tool)
+    e = Engine(tmp_path_factory.mktemp("net") / "root")
+    e.bootstrap_busybox()
+    yield e
+    for c in e.containers(all=True):
+        try:
+            e.rm(c.id, force=True)
+        except Exception:      # noqa: BLE001 - best effort; the checks below say what is left
+            pass
+    for n in e.networks():
+        if not n.is_default:
+            e.network_rm(n.name)
+    # Nothing of the network is left: no endpoint, no port, no table, no bridge, no netns.
+    assert store.endpoints(e.db) == [] and store.port_mappings(e.db) == []
+    assert not table_exists(nft_table(e.paths))
+    assert not ({n.bridge for n in store.list_networks(e.db)} & _links())
+    assert not list((e.paths.run / "netns").glob("*")) if (e.paths.run / "netns").exists() else True
+    e.close()
+
+
+@pytest.fixture
+def network(engine: Engine) -> Iterator[Callable[..., str]]:
+    """Create user networks (auto subnets); removed afterwards."""
+    made: list[str] = []
+
+    def _net(**kw: object) -> str:
+        name = f"net-{secrets.token_hex(3)}"
+        engine.network_create(name, **kw)  # type: ignore[arg-type]
+        made.append(name)
+        return name
+
+    yield _net
+    for name in made:
+        engine.network_rm(name)
+
+
+@pytest.fixture
+def make(engine: Engine, network: Callable[..., str]) -> Iterator[Callable[..., str]]:
+    """Run (or create) a busybox container; every one is removed afterwards (before the networks)."""
+    made: list[str] = []
+
+    def _make(*command: str, start: bool = True, **kw: object) -> str:
+        kw.setdefault("name", f"n-{secrets.token_hex(4)}")
+        spec = ContainerSpec(image="busybox", command=command or ("sleep", "300"), **kw)  # type: ignore[arg-type]
+        info = engine.run(spec) if start else engine.create(spec)
+        made.append(info.id)
+        return info.id
+
+    yield _make
+    for cid in made:
+        try:
+            engine.rm(cid, force=True)
+        except NoSuchContainer:
+            pass
+
+
+def fetch(url: str, tries: int = 50) -> str:
+    """GET ``url`` (on 127.0.0.1), retrying while the server starts (bounded)."""
+    last: Exception | None = None
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError as err:
+            last = err
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer: {last}")
+
+
+def http_get(engine: Engine, cid: str, host: str, port: int = 80, tries: int = 20) -> tuple[int, str]:
+    """GET / from inside a container with nc (Debian's static busybox wget crashes);
+    retried while the peer's server starts (bounded). Returns (0 on a 200, the output)."""
+    script = f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {host} {port}'
+    code, out = 1, ""
+    for _ in range(tries):
+        r = engine.exec_run(cid, ["sh", "-c", script], timeout=10)
+        out = (r.stdout + r.stderr).decode(errors="replace")
+        code = 0 if " 200 OK" in out else 1
+        if code == 0:
+            break
+        time.sleep(0.1)
+    return code, out
+
+
+def ip_of(engine: Engine, cid: str, network: str = "portside") -> str:
+    return engine.container_inspect(cid)["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+# -- tests --------------------------------------------------------------------------
+
+def test_run_uses_the_default_bridge_and_httpd_answers_on_localhost(
+        engine: Engine, make: Callable[..., str]) -> None:
+    port = _free_port()
+    cid = make(*HTTPD, ports=(f"127.0.0.1:{port}:80",), hostname="web1")
+    assert engine.container(cid).network_mode == "bridge"
+    assert fetch(f"http://127.0.0.1:{port}/").strip() == "hello-from-web1"
+    settings = engine.container_inspect(cid)["NetworkSettings"]
+    assert settings["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    default = engine.network("bridge")
+    assert IPv4Address(settings["IPAddress"]) in default.subnet
+    assert settings["Gateway"] == str(default.gateway)
+    # Hairpin: a container reaches its own port published on the gateway address
+    # (the bridge drops such frames unless its port is in hairpin mode).
+    port2 = _free_port()
+    own = make(*HTTPD, ports=(f"{default.gateway}:{port2}:80",))
+    assert http_get(engine, own, str(default.gateway), port2)[0] == 0
+
+
+def test_a_busy_port_is_refused_at_create(engine: Engine, make: Callable[..., str]) -> None:
+    port = _free_port()
+    make(*HTTPD, ports=(f"127.0.0.1:{port}:80",))
+    before = {c.id for c in engine.containers(all=True)}
+    with pytest.raises(InvalidArgument, match="already published"):
+        make(start=False, ports=(f"127.0.0.1:{port}:80",))
+    for bad in ({"network": "no-such-net"}, {"ports": ("1:2:3:4",)}, {"dns": ("not-an-ip",)},
+                {"add_hosts": ("nocolon",)}, {"ip": "192.0.2.99"}):
+        with pytest.raises(Exception):
+            make(start=False, **bad)
+    assert {c.id for c in engine.containers(all=True)} == before     # nothing was created
+
+
+def test_names_and_aliases_resolve_on_a_user_network(
+        engine: Engine, make: Callable[..., str], network: Callable[..., str]) -> None:
+    net = network()
+    subnet = engine.network(net).subnet
+    fixed = str(subnet[10])
+    web = make(*HTTPD, network=net, hostname="web2", network_aliases=("db",), ip=fixed,
+               name=f"web-{secrets.token_hex(3)}")
+    assert ip_of(engine, web, net) == fixed
+    client = make(network=net)
+    name = engine.container(web).name
+    for host in (name, "db", web[:12]):
+        code, out = http_get(engine, client, host)
+        assert code == 0 and "hello-from-web2" in out, (host, out)
+
+
+def test_two_networks_are_isolated(engine: Engine, make: Callable[..., str],
+                                   network: Callable[..., str]) -> None:
+    a, b = network(), network()
+    web = make(*HTTPD, network=a)
+    same = make(network=a)
+    other = make(network=b)
+    addr = ip_of(engine, web, a)
+    assert http_get(engine, same, addr)[0] == 0
+    code, _out = http_get(engine, other, addr, tries=1)
+    assert code != 0
+
+
+def test_internal_network_cannot_reach_the_hosts_listeners(
+        engine: Engine, make: Callable[..., str], network: Callable[..., str]) -> None:
+    net = network(internal=True)
+    gateway = str(engine.network(net).gateway)
+    port = _free_port()
+    with socket.socket() as srv:           # a listener on every host address
+        srv.bind(("0.0.0.0", port))
+        srv.listen(4)
+        srv.settimeout(0.2)
+        cid = make(network=net)
+        r = engine.exec_run(cid, ["nc", "-w", "2", gateway, str(port)], stdin=b"x", timeout=10)
+        try:
+            conn, _ = srv.accept()
+            conn.close()
+            reached = True
+        except socket.timeout:
+            reached = False
+    assert not reached and r.exit_code != 0
+
+
+def test_publish_all_uses_the_images_exposed_ports(engine: Engine, tmp_path: Path) -> None:
+    lower = engine.image_store.lower_dirs(engine.image("busybox").id)
+    tar = tmp_path / "rootfs.tar"
+    with tarfile.open(tar, "w") as t:
+        for d in lower:
+            for p in sorted(Path(d).iterdir()):
+                t.add(p, arcname=p.name)
+    ref = f"exposing-{secrets.token_hex(3)}:latest"
+    engine.import_image(tar, ref, changes=["EXPOSE 80"])
+    try:
+        spec = ContainerSpec(image=ref, command=HTTPD, publish_all=True,
+                             name=f"p-{secrets.token_hex(3)}")
+        cid = engine.run(spec).id
+        try:
+            ports = engine.container_ports(cid)
+            assert [(m.container_port, m.protocol) for m in ports] == [(80, "tcp")]
+            assert fetch(f"http://127.0.0.1:{ports[0].host_port}/").startswith("hello-from-")
+        finally:
+            engine.rm(cid, force=True)
+    finally:
+        engine.rmi(ref, force=True)
+
+
+def test_connect_and_disconnect_while_running(engine: Engine, make: Callable[..., str],
+                                              network: Callable[..., str]) -> None:
+    a, b = network(), network()
+    web = make(*HTTPD, network=a)
+    client = make(network=b)
+    addr = ip_of(engine, web, a)
+    assert http_get(engine, client, addr, tries=1)[0] != 0
+    engine.network_connect(a, client)
+    assert http_get(engine, client, addr)[0] == 0
+    assert set(engine.container_inspect(client)["NetworkSettings"]["Networks"]) == {a, b}
+    engine.network_disconnect(a, client)
+    assert http_get(engine, client, addr, tries=1)[0] != 0
+
+
+def test_parallel_runs_get_distinct_addresses(engine: Engine, make: Callable[..., str]) -> None:
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            ids.append(make())
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    addrs = [ip_of(engine, cid) for cid in ids]
+    assert len(set(addrs)) == 4
+
+
+def test_nothing_is_left_after_rm(engine: Engine, make: Callable[..., str]) -> None:
+    port = _free_port()
+    cid = make(ports=(f"127.0.0.1:{port}:80",))
+    eps = store.endpoints(engine.db, container_id=cid)
+    assert len(eps) == 1 and eps[0].host_ifname in _links()
+    assert netns_path(engine.paths, cid).exists()
+    engine.rm(cid, force=True)
+    assert eps[0].host_ifname not in _links()
+    assert not netns_path(engine.paths, cid).exists()
+    assert store.endpoints(engine.db, container_id=cid) == []
+    assert store.port_mappings(engine.db, cid) == []
+    if not store.endpoints(engine.db):
+        assert not table_exists(nft_table(engine.paths))
+    else:
+        listing = subprocess.run(["nft", "list", "table", "ip", nft_table(engine.paths)],
+                                 capture_output=True, text=True).stdout
+        assert f"dport {port} " not in listing
+
+
+def test_two_roots_at_once_get_separate_subnets(tmp_path: Path) -> None:
+    engines = [Engine(tmp_path / f"root{i}") for i in range(2)]
+    made: list[tuple[Engine, str]] = []
+    errors: list[BaseException] = []
+    try:
+        for e in engines:
+            e.bootstrap_busybox()
+
+        def one(e: Engine) -> None:
+            try:
+                made.append((e, e.run(ContainerSpec(image="busybox", command=("sleep", "60"))).id))
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=one, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        subnets = [IPv4Network(e.network("bridge").subnet) for e in engines]
+        assert not subnets[0].overlaps(subnets[1])
+        for e, cid in made:
+            assert IPv4Address(ip_of(e, cid)) in e.network("bridge").subnet
+        # A port one root publishes is refused to the other.
+        port = _free_port()
+        made.append((engines[0], engines[0].run(ContainerSpec(
+            image="busybox", command=("sleep", "60"), ports=(f"127.0.0.1:{port}:80",))).id))
+        with pytest.raises(InvalidArgument, match="another portside root"):
+            engines[1].create(ContainerSpec(image="busybox", ports=(f"127.0.0.1:{port}:80",)))
+    finally:
+        for e, cid in made:
+            e.rm(cid, force=True)
+        for e in engines:
+            e.close()
+
+
+def test_cli_run_publishes_a_port(engine: Engine) -> None:
+    port = _free_port()
+    name = f"cli-{secrets.token_hex(3)}"
+    base = [sys.executable, "-m", "tui", "--root", str(engine.paths.root),
+            "--run-dir", str(engine.paths.run)]
+    r = subprocess.run(base + ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80",
+                               "busybox", *HTTPD], capture_output=True, text=True, timeout=60,
+                       cwd=REPO)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert fetch(f"http://127.0.0.1:{port}/").startswith("hello-from-")
+        r = subprocess.run(base + ["port", name], capture_output=True, text=True, timeout=60,
+                           cwd=REPO)
+        assert f"80/tcp -> 127.0.0.1:{port}" in r.stdout
+    finally:
+        subprocess.run(base + ["rm", "-f", name], capture_output=True, timeout=60, cwd=REPO)
