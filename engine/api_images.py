@@ -1,9 +1,10 @@
 """The image half of the Engine facade: list, inspect, load, save, tag, remove."""
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
+import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable
@@ -28,16 +29,22 @@ class ImagesAPI(EngineBase):
                 intermediate build images).
             filters: ``reference=<glob>``, ``dangling=true|false``,
                 ``label=<key>[=<value>]``, ``before=<image>``, ``since=<image>``.
+                Several ``reference`` filters match any of them, and the
+                images they match list only the matching tags (as Docker's
+                do); other filters must all match.
 
         Raises:
             InvalidArgument: an unknown or malformed filter.
         """
         result = self.image_store.list()
+        by_key: dict[str, list[str]] = {}
         for f in filters:
             key, sep, value = f.partition("=")
             if not sep:
                 raise InvalidArgument(f"bad filter {f!r}", hint="filters look like key=value")
-            result = _filter_images(self, result, key, value)
+            by_key.setdefault(key, []).append(value)
+        for key, values in by_key.items():
+            result = _filter_images(self, result, key, values)
         return result
 
     def image(self, ref: str) -> ImageInfo:
@@ -87,8 +94,17 @@ class ImagesAPI(EngineBase):
                 "Data": {"LowerDir": ":".join(str(p) for p in self.image_store.lower_dirs(info.id))},
             },
             "RootFS": {"Type": "layers", "Layers": list(info.layers)},
-            "Metadata": {"LastTagTime": ""},
+            "Metadata": {"LastTagTime": self._last_tag_time(info.id)},
         }
+
+    def _last_tag_time(self, image_id: str) -> str:
+        """When a tag was last put on the image, RFC 3339; Go's zero time if never."""
+        row = self.db.one("SELECT max(time_ns) AS t FROM events WHERE type='image' AND action='tag' "
+                          "AND actor_id=?", (image_id,))
+        if row is None or not row["t"]:
+            return "0001-01-01T00:00:00Z"
+        t = datetime.fromtimestamp(row["t"] // 1_000_000_000, timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{row['t'] % 1_000_000_000:09d}Z"
 
     def history(self, ref: str) -> list[HistoryEntry]:
         """The image's history, newest first, with each step's layer size.
@@ -231,10 +247,59 @@ class ImagesAPI(EngineBase):
             return build_busybox(self.image_store, ref, busybox=Path(busybox) if busybox else None)
 
 
-def _filter_images(api: ImagesAPI, images: list[ImageInfo], key: str, value: str) -> list[ImageInfo]:
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Go's path.Match, as Docker's reference filter uses: ``*`` and ``?`` stop at ``/``."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _familiar_pattern(pattern: str) -> str:
+    """``docker.io/library/busy*`` -> ``busy*``: tags are stored by their familiar names."""
+    for hub in ("docker.io/", "index.docker.io/"):
+        if pattern.startswith(hub):
+            pattern = pattern[len(hub):]
+            break
+    if pattern.startswith("library/") and pattern.count("/") == 1:
+        pattern = pattern[len("library/"):]
+    return pattern
+
+
+def _reference_matches(patterns: list[re.Pattern[str]], tag: str) -> bool:
+    # Docker's FamiliarMatch: the pattern may match "name:tag" or just "name".
+    name = tag.rpartition(":")[0]
+    return any(p.match(tag) or p.match(name) for p in patterns)
+
+
+def _filter_images(api: ImagesAPI, images: list[ImageInfo], key: str,
+                   values: list[str]) -> list[ImageInfo]:
     if key == "reference":
-        pattern = value if ":" in value.rsplit("/", 1)[-1] else value + ":*"
-        return [i for i in images if any(fnmatch.fnmatchcase(t, pattern) for t in i.repo_tags)]
+        patterns = [_glob_regex(_familiar_pattern(v)) for v in values]
+        out = []
+        for i in images:
+            tags = tuple(t for t in i.repo_tags if _reference_matches(patterns, t))
+            if tags:
+                out.append(replace(i, repo_tags=tags))
+        return out
+    for value in values:
+        images = _filter_one(api, images, key, value)
+    return images
+
+
+def _filter_one(api: ImagesAPI, images: list[ImageInfo], key: str, value: str) -> list[ImageInfo]:
     if key == "dangling":
         if value not in ("true", "false"):
             raise InvalidArgument(f"bad dangling filter {value!r}", hint="use dangling=true or false")
@@ -244,10 +309,7 @@ def _filter_images(api: ImagesAPI, images: list[ImageInfo], key: str, value: str
         k, sep, v = value.partition("=")
         return [i for i in images if k in i.config.labels and (not sep or i.config.labels[k] == v)]
     if key in ("before", "since"):
-        try:
-            pivot = api.image(value)
-        except NoSuchImage:
-            raise
+        pivot = api.image(value)
         t0 = pivot.created or datetime.min.replace(tzinfo=timezone.utc)
         if key == "before":
             return [i for i in images if i.created and i.created < t0]

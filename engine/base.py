@@ -1,13 +1,14 @@
 """What every part of the Engine facade shares: roots, state, stores."""
 from __future__ import annotations
 
+import errno
 import os
 from functools import cached_property
 
 from .errors import NeedsRoot
 from .images.store import ImageStore
 from .paths import Paths
-from .state import FileLock, Store
+from .state import FileLock, StateError, Store
 
 
 class EngineBase:
@@ -25,13 +26,19 @@ class EngineBase:
             paths: a complete ``Paths`` (tests use this to move cgroup/proc roots).
 
         Raises:
-            NeedsRoot: the directories cannot be created or written.
+            NeedsRoot: the directories cannot be created for lack of rights.
+            StateError: the root is not a usable directory (a file, a
+                read-only or full disk, /proc...) or its database cannot be used.
         """
         self.paths = paths or Paths.from_env(root, run_dir)
         try:
             self.paths.ensure()
         except PermissionError as err:
-            raise NeedsRoot(f"using {self.paths.root}") from err
+            if err.errno == errno.EACCES:
+                raise NeedsRoot(f"using {self.paths.root}") from err
+            raise _unusable(self.paths, err) from err
+        except OSError as err:
+            raise _unusable(self.paths, err) from err
         self.db = Store(self.paths.db)
 
     @cached_property
@@ -49,3 +56,17 @@ class EngineBase:
     @staticmethod
     def is_root() -> bool:
         return os.geteuid() == 0
+
+
+def _unusable(paths: Paths, err: OSError) -> StateError:
+    where = err.filename or paths.root
+    why = err.strerror or str(err)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "a file is in the way of a directory"
+    hint = {
+        errno.ENOSPC: f"free space on the disk holding {paths.root}, or use another --root",
+        errno.EDQUOT: f"free space within your quota on {paths.root}, or use another --root",
+        errno.EROFS: "the file system is read-only: use a --root on a writable one",
+        errno.EPERM: f"check {where}'s attributes (lsattr -d; chattr -i), or use another --root",
+    }.get(err.errno or 0, "give --root (or $PORTSIDE_ROOT) a directory portside can create and write")
+    return StateError(f"cannot use {paths.root} as the state directory: {where}: {why}", hint=hint)

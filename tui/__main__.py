@@ -10,11 +10,14 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if _is_app_invocation(args):
-        from .app import run_app       # textual is imported only here
-        return run_app(args)
-    from .cli import main as cli_main
-    return cli_main(args)
+    try:
+        if _is_app_invocation(args):
+            from .app import run_app       # textual is imported only here
+            return run_app(args)
+        from .cli import main as cli_main
+        return cli_main(args)
+    except KeyboardInterrupt:              # ^C while starting up: quiet, like a shell
+        return 130
 
 
 _APP_OPTIONS = {"--root", "--run-dir", "--runtime"}

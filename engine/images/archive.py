@@ -771,7 +771,8 @@ def load_archive(store: ImageStore, source: str | os.PathLike[str] | BinaryIO, *
         progress: called with byte and layer counts while layers are stored.
 
     Returns:
-        The loaded images, in archive order.
+        The loaded images, in archive order; ``repo_tags`` holds only the
+        names the archive gave each (not older tags of the same image).
 
     Raises:
         InvalidArgument: ``source`` does not exist.
@@ -811,9 +812,12 @@ def _store_plans(store: ImageStore, plans: list[_Plan], progress: ProgressFn | N
         # Phase 2: all image rows and tags in one transaction, so either every
         # image of the archive appears or none does.
         with store.db.tx():
-            return [store.add_image(plan.config, sources, plan.names,
-                                    manifest_digest=plan.manifest_digest, event="load")
-                    for plan, sources in zip(plans, stored_sources)]
+            infos = [store.add_image(plan.config, sources, plan.names,
+                                     manifest_digest=plan.manifest_digest, event="load")
+                     for plan, sources in zip(plans, stored_sources)]
+    # Report the names this archive gave, not older tags of the same image.
+    return [replace(info, repo_tags=tuple(t for t in info.repo_tags if t in plan.names))
+            for info, plan in zip(infos, plans)]
 
 
 def _stored_source(store: ImageStore, lay: StoredLayer) -> LayerSource:

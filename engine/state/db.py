@@ -128,7 +128,35 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StateError(EngineError):
-    """The state database is unreadable or from a newer portside."""
+    """The state directory or database cannot be used: unreadable, read-only,
+    full, damaged, or from a newer portside."""
+
+
+def _hint(err: sqlite3.Error, path: Path) -> str:
+    msg = str(err).lower()
+    if "readonly" in msg or "read-only" in msg:
+        return (f"{path} or its directory cannot be written: check permissions and attributes "
+                f"(lsattr {path}; chattr -i), or use another --root")
+    if "full" in msg:
+        return f"the disk holding {path.parent} is full: free space, or use another --root"
+    if "disk i/o" in msg:
+        return f"the disk holding {path.parent} failed a read or write: check it (dmesg), or use another --root"
+    if "locked" in msg or "busy" in msg:
+        return "another portside process holds the state database: try again"
+    if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+        return f"the state database is damaged: move {path} aside, or use another --root"
+    return "check the --root directory and its permissions"
+
+
+def state_error(err: sqlite3.Error, path: Path) -> StateError:
+    """The ``StateError`` for an SQLite failure on ``path``, with a hint to act on."""
+    return StateError(f"state database {path}: {err}", hint=_hint(err, path))
+
+
+def _environmental(err: BaseException) -> bool:
+    """SQLite errors from the world (disk, permissions, locks), not from our SQL."""
+    return (isinstance(err, sqlite3.DatabaseError)
+            and not isinstance(err, (sqlite3.IntegrityError, sqlite3.ProgrammingError)))
 
 
 class Store:
@@ -157,8 +185,7 @@ class Store:
             try:
                 c = self._connect()
             except sqlite3.Error as err:
-                raise StateError(f"cannot open state database {self.path}: {err}",
-                                 hint="check the --root directory and its permissions") from err
+                raise state_error(err, self.path) from err
             self._local.conn = c
         return c
 
@@ -175,14 +202,30 @@ class Store:
         if c.in_transaction:        # nested use joins the outer transaction
             yield c
             return
-        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise state_error(err, self.path) from err
         try:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
+        except BaseException as err:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass            # SQLite rolled back itself (disk full, I/O error)
+            if _environmental(err):
+                raise state_error(err, self.path) from err  # type: ignore[arg-type]
             raise
         else:
-            c.execute("COMMIT")
+            try:
+                c.execute("COMMIT")
+            except sqlite3.Error as err:
+                if c.in_transaction:
+                    try:
+                        c.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise state_error(err, self.path) from err
 
     def _migrate(self) -> None:
         with self.tx() as c:
@@ -199,10 +242,20 @@ class Store:
 
     # -- small helpers used across the engine ------------------------------
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, args).fetchall()
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            if _environmental(err):
+                raise state_error(err, self.path) from err
+            raise
 
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        return self.conn.execute(sql, args).fetchone()
+        try:
+            return self.conn.execute(sql, args).fetchone()
+        except sqlite3.DatabaseError as err:
+            if _environmental(err):
+                raise state_error(err, self.path) from err
+            raise
 
     def add_event(self, c: sqlite3.Connection, type_: str, action: str, actor_id: str,
                   attrs: Mapping[str, str] | None = None) -> None:

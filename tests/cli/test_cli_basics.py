@@ -132,3 +132,98 @@ def test_format_records_table_json_and_plain() -> None:
     out = io.StringIO()
     format_records("{{.B}}-{{.A}}", rows, out=out)
     assert out.getvalue() == "yy-x\nz-a longer value\n"
+
+
+# -- exit codes for what goes wrong around the engine ------------------------------------
+
+def test_a_root_that_is_not_a_directory_is_one_line_and_125() -> None:
+    for root in ("/dev/null", "/proc/portside-no-such-dir", "/dev/null/sub"):
+        r = subprocess.run([sys.executable, "-m", "tui", "--root", root, "images"],
+                           capture_output=True, text=True, cwd=REPO, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert r.returncode == 125, (root, r.stderr)
+        assert "Traceback" not in r.stderr
+        assert r.stderr.startswith(f"Error: cannot use {root} as the state directory"), r.stderr
+        assert r.stderr.count("\n") == 1
+
+
+def test_sqlite_failure_is_a_state_error_with_a_hint(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from engine.state import Store
+    from tui.cli import main
+    assert main([f"--root={tmp_path}", "images"]) == 0
+    monkeypatch.setattr(Store, "_connect", lambda self: (_ for _ in ()).throw(
+        sqlite3.OperationalError("attempt to write a readonly database")))
+    capsys.readouterr()
+    assert main([f"--root={tmp_path}", "images"]) == 125
+    err = capsys.readouterr().err
+    assert "attempt to write a readonly database" in err and "chattr -i" in err
+    assert "Traceback" not in err
+
+
+def test_readonly_state_db_in_a_transaction(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from engine.state import StateError, Store
+    store = Store(tmp_path / "state.db")
+    with pytest.raises(StateError, match="disk is full") as info:
+        with store.tx() as c:
+            c.execute("SELECT 1")
+            raise sqlite3.OperationalError("database or disk is full")
+    assert "free space" in (info.value.hint or "")
+    with pytest.raises(sqlite3.IntegrityError):       # our own SQL's errors stay as they are
+        with store.tx() as c:
+            c.execute("INSERT INTO tags(name, image_id) VALUES ('a', 'no-such-image')")
+    store.close()
+
+
+def test_unexpected_error_is_one_line_and_the_traceback_is_one_switch_away(
+        tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tui.cli import images, main
+
+    def broken(_engine, _args):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("boom")
+    monkeypatch.setattr(images, "cmd_images", broken)
+    monkeypatch.delenv("PORTSIDE_DEBUG", raising=False)
+    assert main([f"--root={tmp_path}", "images"]) == 125
+    err = capsys.readouterr().err
+    assert err == ("Error: unexpected ZeroDivisionError: boom (a portside bug: rerun with "
+                   "PORTSIDE_DEBUG=1 for the traceback, and report it)\n")
+    monkeypatch.setenv("PORTSIDE_DEBUG", "1")
+    assert main([f"--root={tmp_path}", "images"]) == 125
+    assert "Traceback" in capsys.readouterr().err
+
+
+def _blocked_reading_stdin(pid: int) -> bool:
+    read_nr = {"x86_64": "0", "aarch64": "63"}[os.uname().machine]
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] == read_nr and int(fields[1], 16) == 0
+
+
+def test_ctrl_c_exits_130_quietly(tmp_path: Path) -> None:
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "tui", f"--root={tmp_path}", "load"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        for _ in range(600):            # until it waits for the archive on stdin
+            if _blocked_reading_stdin(p.pid):
+                break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if p.stdin:
+            p.stdin.close()
+    assert p.returncode == 130, err
+    assert err == b"" and out == b""

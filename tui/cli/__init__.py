@@ -7,9 +7,11 @@ their message and exit 125 (or the error's own code), never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
+import traceback
 from types import ModuleType
 from typing import Callable
 
@@ -62,6 +64,22 @@ def make_engine(args: argparse.Namespace) -> Engine:
 
 
 def main(argv: list[str]) -> int:
+    """Run one verb; return its exit code. Errors are one line on stderr.
+
+    Engine errors exit 125 (or their own code), ^C exits 130 with no
+    traceback, a closed stdout (``| head``) exits 0. Anything unexpected is
+    a bug: one line saying so, and with ``PORTSIDE_DEBUG=1`` the traceback.
+    """
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[..., int] | None = getattr(args, "func", None)
@@ -72,9 +90,44 @@ def main(argv: list[str]) -> int:
         engine = make_engine(args) if getattr(func, "needs_engine", True) else None
         return func(engine, args) or 0
     except EngineError as err:
+        _debug_traceback()
         sys.stderr.write(f"Error: {err}\n")
         return err.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except OSError as err:
+        # The world failed under us (a disk filled, a file vanished); the
+        # engine names the ones it expects, this is the net under the rest.
+        _debug_traceback()
+        where = f": {err.filename}" if err.filename else ""
+        sys.stderr.write(f"Error: {err.strerror or err}{where}{_os_hint(err)}\n")
+        return 125
+    except Exception as err:    # a bug: say so in one line, keep the traceback one step away
+        _debug_traceback()
+        sys.stderr.write(f"Error: unexpected {type(err).__name__}: {err} (a portside bug: "
+                         "rerun with PORTSIDE_DEBUG=1 for the traceback, and report it)\n")
+        return 125
+
+
+def _os_hint(err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return " (free some space, or use another --root)"
+    if err.errno == errno.EROFS:
+        return " (the file system is read-only: use a --root on a writable one)"
+    return ""
+
+
+def _debug_traceback() -> None:
+    if os.environ.get("PORTSIDE_DEBUG", "") not in ("", "0"):
+        traceback.print_exc()
+
+
+def _silence_stdout() -> None:
+    # The reader went away: point stdout at /dev/null so the flush at exit
+    # does not raise a second BrokenPipeError.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -7,11 +7,33 @@ from typing import Any, Callable
 
 
 def confirm(prompt: str) -> bool:
-    """Ask on the terminal; with no terminal, refuse and say to use -f."""
-    if not sys.stdin.isatty():
-        sys.stderr.write(prompt + "\nno terminal to confirm on: use -f to skip the question\n")
+    """Ask ``prompt`` and read the answer, as Docker does.
+
+    The answer is a line from the terminal, or from stdin when it is not
+    one (``echo y | portside image prune``); then the prompt goes to stderr,
+    so stdout holds only the verb's output. No answer at all (end of
+    input, or no stdin) is a no, with a hint to use -f.
+    """
+    tty = _isatty(sys.stdin)
+    out = sys.stdout if tty else sys.stderr
+    out.write(prompt)
+    out.flush()
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):        # stdin closed or not readable
+        line = ""
+    if not line:
+        out.write("\n")
+        sys.stderr.write("no answer on stdin: use -f to skip the question\n")
         return False
-    return input(prompt).strip().lower() in ("y", "yes")
+    return line.strip().lower() in ("y", "yes")
+
+
+def _isatty(f: Any) -> bool:
+    try:
+        return bool(f is not None and f.isatty())
+    except (OSError, ValueError):
+        return False
 
 
 def group_help(parser: argparse.ArgumentParser) -> Callable[..., int]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TextIO
 
 from engine import Engine, InvalidArgument, Progress
 
 from .common import confirm, group_help
-from .output import human_ago, human_size, print_json, table
+from .output import format_records, human_ago, human_size, print_inspect, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_pull(isub.add_parser("pull", help="Pull an image from a registry"))
     p = isub.add_parser("inspect", help="Show details of images as JSON")
     p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--format", help="a Go template, e.g. '{{.Id}} {{json .Config.Cmd}}'")
     p.set_defaults(func=cmd_inspect)
     p = isub.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="remove every image no container uses")
@@ -53,7 +55,8 @@ def _add_images(p: argparse.ArgumentParser) -> None:
                    help="reference=, dangling=, label=, before=, since=")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
     p.add_argument("--digests", action="store_true", help="show digests")
-    p.add_argument("--format", help="'json' for one JSON object per line")
+    p.add_argument("--format", help="'json', 'table TEMPLATE' or a Go template, e.g. "
+                   "'{{.Repository}}:{{.Tag}}'")
     p.set_defaults(func=cmd_images)
 
 
@@ -107,6 +110,12 @@ def _add_history(p: argparse.ArgumentParser) -> None:
 
 # -- handlers -----------------------------------------------------------------
 
+IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+                 "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+
+
 def cmd_images(engine: Engine, a: argparse.Namespace) -> int:
     filters = list(a.filter)
     if a.reference:
@@ -119,29 +128,34 @@ def cmd_images(engine: Engine, a: argparse.Namespace) -> int:
                 seen.add(i.id)
                 print(i.id if a.no_trunc else i.short_id)
         return 0
-    rows = []
+    records = []
     for i in imgs:
-        iid = i.id if a.no_trunc else i.short_id
         for t in i.repo_tags or ("<none>:<none>",):
             repo, _, tag = t.rpartition(":")
-            row = [repo, tag]
-            if a.digests:
-                row.append(i.digest or "<none>")
-            row += [iid, human_ago(i.created), human_size(i.size)]
-            rows.append(row)
-    if a.format == "json":
-        import json
-        for r in rows:
-            print(json.dumps(dict(zip(["Repository", "Tag"] + (["Digest"] if a.digests else [])
-                                      + ["ID", "CreatedSince", "Size"], r))))
+            records.append({
+                "Containers": "N/A",
+                "CreatedAt": (i.created.astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
+                              if i.created else ""),
+                "CreatedSince": human_ago(i.created),
+                "Digest": i.digest or "<none>",
+                "ID": i.id if a.no_trunc else i.short_id,
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": human_size(i.size),
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(i.size),
+            })
+    if a.format:
+        format_records(a.format, records, IMAGE_HEADERS)
         return 0
-    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if a.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    table(headers, rows)
+    cols = ["Repository", "Tag"] + (["Digest"] if a.digests else []) + ["ID", "CreatedSince", "Size"]
+    table([IMAGE_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in records])
     return 0
 
 
 def cmd_inspect(engine: Engine, a: argparse.Namespace) -> int:
-    print_json([engine.image_inspect(ref) for ref in a.images])
+    print_inspect([engine.image_inspect(ref) for ref in a.images], a.format)
     return 0
 
 
@@ -164,11 +178,13 @@ def cmd_tag(engine: Engine, a: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
-    """One-line progress on a terminal's stderr: layer n/m, bytes, a bar."""
+    """One-line progress on a terminal (stderr): layer n/m, bytes, a bar."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: TextIO | None = None, width: int = 30) -> None:
+        self.out = out or sys.stderr
         self.last = 0.0
-        self.width = 30
+        self.width = width
+        self.open_line = False      # a bar is drawn and its line not yet ended
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
@@ -184,23 +200,37 @@ class _ProgressBar:
         else:
             bar = "-" * self.width
             amount = human_size(p.done)
-        sys.stderr.write(f"\r{p.what[:40]:<40} [{bar}] {amount:>18}")
+        self.out.write(f"\r{p.what[:40]:<40} [{bar}] {amount:>18}")
+        self.open_line = not final
         if final:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self.out.write("\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        """End the bar's line if the last update left it open."""
+        if self.open_line:
+            self.out.write("\n")
+            self.out.flush()
+            self.open_line = False
+
+
+def _progress_bar(quiet: bool) -> _ProgressBar | None:
+    return _ProgressBar() if (sys.stderr.isatty() and not quiet) else None
 
 
 def cmd_load(engine: Engine, a: argparse.Namespace) -> int:
-    progress = _ProgressBar() if (sys.stderr.isatty() and not a.quiet) else None
-    if a.input:
-        images = engine.load(a.input, progress=progress)
-    else:
-        if sys.stdin.isatty():
-            raise InvalidArgument("load needs an archive", hint="use -i FILE or pipe a tar to stdin")
-        images = engine.load(sys.stdin.buffer, progress=progress)
-    if progress:
-        sys.stderr.write("\n")
-    for i in images:
+    progress = _progress_bar(a.quiet)
+    try:
+        if a.input:
+            images = engine.load(a.input, progress=progress)
+        else:
+            if sys.stdin.isatty():
+                raise InvalidArgument("load needs an archive", hint="use -i FILE or pipe a tar to stdin")
+            images = engine.load(sys.stdin.buffer, progress=progress)
+    finally:
+        if progress:
+            progress.finish()
+    for i in images:      # repo_tags: only the names this archive gave
         if i.repo_tags:
             for t in i.repo_tags:
                 print(f"Loaded image: {t}")
@@ -210,8 +240,12 @@ def cmd_load(engine: Engine, a: argparse.Namespace) -> int:
 
 
 def cmd_pull(engine: Engine, a: argparse.Namespace) -> int:
-    progress = _ProgressBar() if (sys.stderr.isatty() and not a.quiet) else None
-    info = engine.pull(a.image, progress=progress)
+    progress = _progress_bar(a.quiet)
+    try:
+        info = engine.pull(a.image, progress=progress)
+    finally:
+        if progress:
+            progress.finish()
     if not a.quiet:
         print(f"Digest: {info.digest}")
         print(f"Status: Downloaded image for {info.repo_tags[0] if info.repo_tags else info.id}")

@@ -320,7 +320,8 @@ def test_one_image_under_several_entries_is_loaded_once(engine: Engine, tmp_path
     desc, blobs = oci_entry(img, {"io.containerd.image.name": "three:1"})
     desc2 = {**desc, "annotations": {"io.containerd.image.name": "four:1"}}
     [info] = engine.load(to_dir(oci_layout([desc, desc2], blobs), tmp_path / "l"))
-    assert info.repo_tags == ("four:1", "one:1", "three:1", "two:1")
+    assert info.repo_tags == ("four:1", "three:1")      # what this archive named
+    assert engine.image(info.id).repo_tags == ("four:1", "one:1", "three:1", "two:1")
 
 
 def test_archive_with_several_images_and_shared_layers(engine: Engine, tmp_path: Path) -> None:
