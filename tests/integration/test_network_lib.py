@@ -212,8 +212,10 @@ def test_internal_network_has_no_route_out(lab: NetLab) -> None:
     lab.engine.network_create("vault", subnet=SUBNET_A, internal=True)
     lab.engine.network_create("lan", subnet=SUBNET_B)
     _i, si = lab.container("i1", "vault")
+    _j, sj = lab.container("i2", "vault")
     _o, so = lab.container("o1", "lan")
-    assert reaches(ns_of(si), si.endpoints[0].gateway)                # the host side is reachable
+    assert reaches(ns_of(si), sj.endpoints[0].ip)                     # its peers are reachable,
+    assert not ping(ns_of(si), si.endpoints[0].gateway)               # the host itself is not
     route = in_ns(ns_of(si), "ip", "route").stdout
     assert "default" not in route
     assert not ping(ns_of(so), si.endpoints[0].ip)
