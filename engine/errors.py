@@ -84,6 +84,10 @@ class DigestMismatch(ImageFormatError):
     """Content does not hash to the digest that names it."""
 
 
+class NoSpace(EngineError):
+    """The disk under the root is full, over quota, or read-only."""
+
+
 class RegistryError(EngineError):
     """A registry refused or failed a request."""
 

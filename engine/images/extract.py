@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, BinaryIO, Callable
 
-from ..errors import ImageFormatError, NeedsRoot
+from ..errors import ImageFormatError, NeedsRoot, NoSpace
 
 __all__ = ["extract_layer"]
 
@@ -54,7 +54,8 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _HINT = "the image is corrupt or hostile; do not use it"
 
 
-def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -> int:
+def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer",
+                  disk_root: Path | None = None) -> int:
     """Extract an uncompressed layer tar into ``dest`` as an overlayfs layer dir.
 
     The stream is read strictly sequentially (it need not be seekable) and
@@ -65,6 +66,8 @@ def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -
         dest: an existing, empty directory. Nothing is ever written outside
             it. On error its content is undefined; the caller removes it.
         layer_name: how the layer is named in error messages.
+        disk_root: the directory a full or read-only disk is reported at
+            (the engine's root); default ``dest``.
 
     Returns:
         The number of bytes of regular file content written.
@@ -75,9 +78,10 @@ def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -
             entry types, truncated data). The message names the entry.
         NeedsRoot: the layer holds device nodes, whiteouts or ``trusted.*``
             xattrs and we are not root.
+        NoSpace: the disk is full, over quota or read-only (ENOSPC, EDQUOT, EROFS).
     """
     stream = _LenientEnd(fileobj)
-    extractor = _Extractor(dest, layer_name, stream)
+    extractor = _Extractor(dest, layer_name, stream, disk_root)
     try:
         try:
             with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
@@ -88,10 +92,32 @@ def extract_layer(fileobj: BinaryIO, dest: Path, *, layer_name: str = "layer") -
             where = f" near {extractor.current!r}" if extractor.current else ""
             raise ImageFormatError(f"{layer_name}: malformed tar{where}: {err}",
                                    hint="the layer is truncated or not a tar archive") from err
-        extractor.finish()
+        try:
+            extractor.finish()
+        except OSError as err:
+            if err.errno in DISK_ERRNOS:
+                raise disk_error(err, extractor.disk_root, f"{layer_name}: extracting") from err
+            raise
     finally:
         extractor.close()
     return extractor.written
+
+
+# Failures of the disk, not of the image: they get their own message.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def disk_error(err: OSError, root: Path, doing: str) -> NoSpace:
+    """The ``NoSpace`` for ENOSPC, EDQUOT or EROFS met while ``doing`` something under ``root``."""
+    if err.errno == errno.EROFS:
+        return NoSpace(f"{doing}: {root} is on a read-only file system",
+                       hint="remount it read-write, or use --root on a writable disk")
+    if err.errno == errno.EDQUOT:
+        return NoSpace(f"{doing}: disk quota exceeded on {root}",
+                       hint="free space within your quota, or use --root on another disk")
+    return NoSpace(f"{doing}: the disk holding {root} is full",
+                   hint="free space there, e.g. with portside image prune, or use --root "
+                        "on a disk with room")
 
 
 class _LenientEnd(io.RawIOBase):
@@ -140,8 +166,10 @@ class _DirMeta:
 class _Extractor:
     """The state of one extraction: the dest dir fd, deferred dirs, byte count."""
 
-    def __init__(self, dest: Path, layer_name: str, stream: _LenientEnd) -> None:
+    def __init__(self, dest: Path, layer_name: str, stream: _LenientEnd,
+                 disk_root: Path | None = None) -> None:
         self.layer_name = layer_name
+        self.disk_root = disk_root or dest
         self.stream = stream
         self.written = 0
         self.current = ""
@@ -173,8 +201,10 @@ class _Extractor:
         try:
             self._add(member, tar, entry)
         except OSError as err:
+            if err.errno in DISK_ERRNOS:     # the disk's fault, not the image's
+                raise disk_error(err, self.disk_root, f"{self.layer_name}: extracting {entry!r}") from err
             # Anything the checks above did not foresee (ENAMETOOLONG, EEXIST
-            # on a duplicate, ENOSPC, ...) still names the entry.
+            # on a duplicate, ...) still names the entry.
             raise ImageFormatError(f"{self.layer_name}: cannot extract {entry!r}: {err}",
                                    hint=_HINT) from err
         except (OverflowError, ValueError) as err:

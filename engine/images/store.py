@@ -239,6 +239,16 @@ class ImageStore:
         Verifies the blob digest (if known) and the uncompressed diff id (if
         known). Safe against another process adding the same layer.
         """
+        try:
+            return self._add_layer(parent, src, expected_diff_id, progress, label, index, count)
+        except OSError as err:
+            from .extract import DISK_ERRNOS, disk_error
+            if err.errno in DISK_ERRNOS:
+                raise disk_error(err, self.paths.root, f"{label}: storing") from err
+            raise
+
+    def _add_layer(self, parent: str | None, src: LayerSource, expected_diff_id: str | None,
+                   progress: ProgressFn | None, label: str, index: int, count: int) -> StoredLayer:
         from .extract import extract_layer  # the extractor is its own module
 
         done = 0
@@ -271,7 +281,8 @@ class ImageStore:
             try:
                 (tmpdir / "diff").mkdir()
                 try:
-                    size = extract_layer(reader, tmpdir / "diff", layer_name=label)  # type: ignore[arg-type]
+                    size = extract_layer(reader, tmpdir / "diff", layer_name=label,  # type: ignore[arg-type]
+                                         disk_root=self.paths.root)
                     reader.drain()
                 except (OSError, EOFError, ValueError) as err:
                     raise ImageFormatError(f"{label}: cannot read layer: {err}",

@@ -6,6 +6,7 @@ device nodes need root and are skipped (reported) otherwise.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -20,6 +21,7 @@ import pytest
 
 from engine.errors import ImageFormatError, NeedsRoot
 from engine.images.extract import extract_layer
+from tests.imagefactory import layer_tar
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="owners and device nodes need root")
 
@@ -409,3 +411,23 @@ def test_tar_cut_inside_content_is_still_refused(dest: Path) -> None:
     cut = _unpadded_tar(content)[:-100]
     with pytest.raises(ImageFormatError):
         extract_layer(io.BytesIO(cut), dest)
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "is full"), (errno.EDQUOT, "quota"),
+                                         (errno.EROFS, "read-only file system")])
+def test_a_full_disk_is_not_blamed_on_the_image(dest: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                code: int, words: str) -> None:
+    from engine.errors import NoSpace
+    from engine.images import extract
+
+    def full(_src: Any, _fd: int) -> int:
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(extract, "_copy", full)
+    data = layer_tar({"big.bin": b"x" * 10000})
+    with pytest.raises(NoSpace) as info:
+        extract_layer(io.BytesIO(data), dest, layer_name="layer 1/1", disk_root=tmp_path)
+    msg = str(info.value)
+    assert "corrupt" not in msg and "hostile" not in msg
+    assert words in msg and str(tmp_path) in msg and "'big.bin'" in msg
+    assert "--root" in msg
