@@ -205,9 +205,20 @@ def host_route() -> Iterator[IPRoute]:
 # -- links --------------------------------------------------------------------------
 
 def link_index(ipr: IPRoute, name: str) -> int | None:
-    """Index of interface ``name``, or None."""
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    """Index of interface ``name``, or None.
+
+    One ``RTM_GETLINK`` by name, not pyroute2's ``link_lookup`` (a dump of
+    every link: slow on a host with hundreds of veths).
+    """
+    try:
+        msgs = ipr.link("get", ifname=name)
+    except NetlinkError as err:
+        if err.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise
+    for m in msgs:
+        return int(m["index"])
+    return None
 
 
 def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
@@ -352,26 +363,39 @@ def host_subnets(exclude: set[str]) -> list[tuple[str, IPv4Network]]:
     """``(interface, subnet)`` of the host's main-table IPv4 routes and addresses, not on ``exclude``.
 
     Default routes are skipped: they overlap everything by design.
+    Interface names are looked up one by one (``if_indextoname``) rather
+    than by dumping every link: a host with hundreds of veths answers a
+    link dump slowly, and this runs whenever a bridge comes up.
     """
+    skip = set()
+    for name in exclude:
+        try:
+            skip.add(socket.if_nametoindex(name))
+        except OSError:
+            pass
+
+    def name_of(index: int | None) -> str:
+        try:
+            return socket.if_indextoname(index) if index else "?"
+        except OSError:
+            return "?"
+
     out = []
     with host_route() as ipr:
-        names = {link["index"]: str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()}
         for r in ipr.get_routes(family=socket.AF_INET, table=254):
-            if r["dst_len"] == 0:
-                continue
-            dev = names.get(r.get_attr("RTA_OIF"), "?")
-            if dev in exclude:
+            if r["dst_len"] == 0 or r.get_attr("RTA_OIF") in skip:
                 continue
             dst = r.get_attr("RTA_DST")
             if dst:
-                out.append((dev, IPv4Network(f"{dst}/{r['dst_len']}", strict=False)))
+                out.append((name_of(r.get_attr("RTA_OIF")),
+                            IPv4Network(f"{dst}/{r['dst_len']}", strict=False)))
         # Addresses on links that are down have no route yet, but will when they come up.
         for a in ipr.get_addr(family=socket.AF_INET):
-            dev = names.get(a["index"], "?")
             addr = a.get_attr("IFA_ADDRESS")
-            if dev in exclude or not addr or IPv4Network(addr).is_loopback:
+            if a["index"] in skip or not addr or IPv4Network(addr).is_loopback:
                 continue
             net = IPv4Network(f"{addr}/{a['prefixlen']}", strict=False)
+            dev = name_of(a["index"])
             if (dev, net) not in out:
                 out.append((dev, net))
     return out
