@@ -5,21 +5,33 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := runc crun conmon busybox-static skopeo umoci docker-registry tmux \
-        zstd iproute2 nftables psmisc gcc libc6-dev
+        zstd iproute2 nftables psmisc gcc libc6-dev librsvg2-bin
 PYTEST_ARGS ?=
+# Extra arguments for every bench script, e.g. BENCH_ARGS=--help; or run one:
+# `make bench BENCHES=bench/load_image.py`.
+BENCH_ARGS ?=
+BENCHES ?= $(wildcard bench/*.py)
+TOOLONG_VENV := .venv-toolong
+BENCH_DEBS := podman
 
-.PHONY: setup run test unit integration screenshots bench clean
+.PHONY: setup debs run test unit integration screenshots bench clean
 
-setup: .setup-stamp-debs $(VENV)/.installed
+setup: debs $(VENV)/.installed
 
-# Only calls apt when a package is missing, so a second run takes seconds.
-.setup-stamp-debs: Makefile
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# Runs every time (a package removed later is put back), but asks dpkg once
+# for all of them and calls apt only when one is missing: a no-op in well
+# under a second on a set-up machine.
+define install_debs
+	@missing=$$(dpkg-query -W -f='$${Package} $${db:Status-Abbrev}\n' $(1) 2>/dev/null \
+	  | awk '$$2 == "ii" {print $$1}' | sort -u | comm -13 - <(printf '%s\n' $(1) | sort -u)); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages: $$missing"; \
+	  echo "installing Debian packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@touch $@
+endef
+
+debs:
+	$(call install_debs,$(DEBS))
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -43,8 +55,17 @@ integration: setup
 screenshots: setup
 	$(PY) scripts/screenshots.py
 
-bench: setup
-	$(PY) bench/load_image.py
+# Toolong (tui_bench's comparison) pins a Textual far older than the app's,
+# so it gets a venv of its own instead of an extra in the project's.
+$(TOOLONG_VENV)/bin/tl:
+	python3 -m venv $(TOOLONG_VENV)
+	$(TOOLONG_VENV)/bin/pip install -q toolong
+
+bench: setup $(TOOLONG_VENV)/bin/tl
+	$(call install_debs,$(BENCH_DEBS))
+	@set -e; for b in $(BENCHES); do \
+	  echo "== $$b"; TOOLONG=$(CURDIR)/$(TOOLONG_VENV)/bin/tl $(PY) $$b $(BENCH_ARGS); \
+	done
 
 clean:
-	rm -rf $(VENV) .setup-stamp-debs
+	rm -rf $(VENV) $(TOOLONG_VENV) .setup-stamp-debs
