@@ -75,6 +75,7 @@ class ImagesAPI(EngineBase):
             "Parent": "",
             "Comment": next((h.comment for h in reversed(info.history) if h.comment), ""),
             "Created": config.get("created", ""),
+            "DockerVersion": config.get("docker_version", ""),
             "Author": info.author,
             "Config": {
                 "Hostname": "", "Domainname": "", "User": c.get("User", ""),
