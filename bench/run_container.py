@@ -77,6 +77,8 @@ class Podman:
         storage.write_text('[storage]\ndriver = "overlay"\n'
                            f'runroot = "{tmp}/runroot"\ngraphroot = "{tmp}/graphroot"\n')
         self.env = {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
+        # netavark leaves its iptables chains behind; remove them after if we made them.
+        self.had_netavark_rules = "NETAVARK" in _iptables_save()
         out = self.podman("load", "-i", str(image_tar)).stdout
         self.image = "localhost/busybox:latest" if "localhost/busybox" in out else "busybox:latest"
 
@@ -102,6 +104,30 @@ class Podman:
     def close(self) -> None:
         self.podman("rm", "-a", "-f", check=False)
         self.podman("system", "reset", "-f", check=False)
+        if not self.had_netavark_rules:
+            remove_netavark_rules()
+
+
+def _iptables_save() -> str:
+    try:
+        return subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return ""
+
+
+def remove_netavark_rules() -> None:
+    """Delete the NETAVARK chains (and the jumps to them) netavark left in iptables."""
+    for table in ("nat", "filter"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                               text=True).stdout.splitlines()
+        for rule in rules:
+            if rule.startswith("-A ") and "NETAVARK" in rule and not rule.split()[1].startswith("NETAVARK"):
+                subprocess.run(["iptables", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+        for rule in rules:
+            if rule.startswith("-N NETAVARK"):
+                chain = rule.split()[1]
+                subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True)
+                subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
 
 
 class RuncBundle:
