@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -122,7 +123,8 @@ def remove_netavark_rules() -> None:
                                text=True).stdout.splitlines()
         for rule in rules:
             if rule.startswith("-A ") and "NETAVARK" in rule and not rule.split()[1].startswith("NETAVARK"):
-                subprocess.run(["iptables", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+                subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]],
+                               capture_output=True)
         for rule in rules:
             if rule.startswith("-N NETAVARK"):
                 chain = rule.split()[1]
