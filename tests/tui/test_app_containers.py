@@ -279,6 +279,7 @@ def test_changes_tab_reads_again_when_shown_again_and_tabs_cycle(
             table = await containers(app, pilot, cid)
             table.select_key(cid)
             detail = app.query_one(DetailPane)
+            await wait_for(pilot, lambda: detail.key == cid)
             tabs = detail.tabs()
             assert tabs is not None and tabs.active == "container-logs"
             for want in ("stats", "inspect", "processes", "env", "changes"):   # ] cycles
@@ -342,10 +343,13 @@ def test_stats_say_the_cpu_limit_of_a_limited_container(engine: Engine) -> None:
         async with app.run_test(size=(100, 30)) as pilot:
             table = await containers(app, pilot, cid)
             table.select_key(cid)
-            app.query_one(DetailPane).select_tab("stats")
+            detail = app.query_one(DetailPane)
+            await wait_for(pilot, lambda: detail.key == cid)
+            detail.select_tab("stats")
             stats = app.query_one(StatsView)
             cpu = stats.query_one("#m-cpu")
-            await wait_for(pilot, lambda: "of 50% (limit)" in _metric_text(cpu), 10)
+            await wait_for(pilot, lambda: stats._prev is not None, 10)
+            assert "of 50% (limit)" in _metric_text(cpu), _metric_text(cpu)
     try:
         run(go)
     finally:
