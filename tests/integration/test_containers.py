@@ -189,7 +189,7 @@ def test_read_only_rootfs(engine: Engine, make: Callable[..., str]) -> None:
 def test_standard_mounts_hosts_and_limits(engine: Engine, make: Callable[..., str]) -> None:
     cid = make("sh", "-c", "cat /etc/hostname; grep -c localhost /etc/hosts; "
                "grep -c nameserver /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1; "
-               "cat /proc/net/dev | grep -c :; mount | grep -c ' /proc '")
+               "cat /proc/net/dev | grep -c :; mount | grep -c ' /proc '", network="none")
     lines = output(engine, cid).splitlines()
     assert lines[0] == cid[:12]
     assert int(lines[1]) >= 1 and int(lines[2]) >= 1
@@ -434,7 +434,7 @@ def test_inspect_is_docker_shaped(engine: Engine, make: Callable[..., str]) -> N
     assert st["Status"] == "running" and st["Running"] and st["Pid"] > 0 and st["ExitCode"] == 0
     assert st["StartedAt"].endswith("Z") and st["FinishedAt"] == "0001-01-01T00:00:00Z"
     assert not st["OOMKilled"]
-    assert data["Config"]["Cmd"] == ["sleep", "300"] and data["HostConfig"]["NetworkMode"] == "none"
+    assert data["Config"]["Cmd"] == ["sleep", "300"] and data["HostConfig"]["NetworkMode"] == "bridge"
     assert data["GraphDriver"]["Data"]["MergedDir"].endswith("/merged")
     import json
     p = cli(engine, "inspect", "inspect-me")
