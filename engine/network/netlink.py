@@ -13,16 +13,18 @@ already gone succeeds.
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import socket
 import threading
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as _NetlinkError
@@ -68,6 +70,23 @@ def _in_thread(fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
+def _off_event_loop(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` in a short-lived thread when this thread runs an asyncio loop.
+
+    pyroute2's synchronous API drives an event loop of its own in the calling
+    thread, which fails ("This event loop is already running") when an async
+    front end (a Textual app, a test on its loop) calls the engine directly.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        return _in_thread(lambda: fn(*args, **kwargs))
+    return wrapper
+
+
 # -- namespaces -------------------------------------------------------------------
 
 def ensure_netns_dir(directory: Path) -> None:
@@ -108,6 +127,7 @@ def is_mountpoint(path: Path) -> bool:
     return False
 
 
+@_off_event_loop
 def create_netns(path: Path) -> None:
     """Create a network namespace held by a bind mount on ``path`` (with ``lo`` up).
 
@@ -221,6 +241,7 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return None
 
 
+@_off_event_loop
 def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
     """Create bridge ``name`` with ``address`` and bring it up; no-op if it is there.
 
@@ -250,6 +271,7 @@ def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
     return created
 
 
+@_off_event_loop
 def delete_link(name: str) -> bool:
     """Delete interface ``name`` in the host namespace; returns False if it was not there."""
     with host_route() as ipr:
@@ -265,11 +287,13 @@ def delete_link(name: str) -> bool:
     return True
 
 
+@_off_event_loop
 def link_exists(name: str) -> bool:
     with host_route() as ipr:
         return link_index(ipr, name) is not None
 
 
+@_off_event_loop
 def bridge_ports(bridge: str) -> list[str]:
     """Names of the interfaces enslaved to ``bridge`` (empty if it does not exist)."""
     with host_route() as ipr:
@@ -280,6 +304,7 @@ def bridge_ports(bridge: str) -> list[str]:
                 if link.get_attr("IFLA_MASTER") == idx]
 
 
+@_off_event_loop
 def add_veth(host_if: str, netns: Path, ifname: str, mac: str, address: IPv4Interface,
              gateway: IPv4Address | None, bridge: str, mtu: int = 1500) -> None:
     """Create a veth pair: ``host_if`` on ``bridge``, ``ifname`` inside ``netns``.
@@ -338,6 +363,7 @@ def _set_hairpin(host_if: str, sys_root: Path = Path("/sys")) -> None:
         raise NetworkError(f"cannot set hairpin mode on {host_if}: {err}") from err
 
 
+@_off_event_loop
 def remove_veth(host_if: str, netns: Path | None, ifname: str) -> None:
     """Delete a veth pair from either end; already gone is fine."""
     if delete_link(host_if):
@@ -353,12 +379,14 @@ def remove_veth(host_if: str, netns: Path | None, ifname: str) -> None:
                         raise NetworkError(f"cannot delete {ifname} in {netns}: {err}") from err
 
 
+@_off_event_loop
 def has_default_route(netns: Path) -> bool:
     """Whether the namespace has an IPv4 default route already."""
     with netns_route(netns) as nipr:
         return any(r["dst_len"] == 0 for r in nipr.get_routes(family=socket.AF_INET, table=254))
 
 
+@_off_event_loop
 def host_subnets(exclude: set[str]) -> list[tuple[str, IPv4Network]]:
     """``(interface, subnet)`` of the host's main-table IPv4 routes and addresses, not on ``exclude``.
 

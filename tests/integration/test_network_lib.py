@@ -357,3 +357,16 @@ def test_port_on_all_addresses_from_localhost_and_from_a_peer(lab: NetLab) -> No
         assert r.stdout.strip() == "hello from web", r.stderr[-300:]
     finally:
         srv.close()
+
+
+def test_netlink_works_from_a_thread_that_runs_an_event_loop() -> None:
+    # pyroute2 drives its own loop in the calling thread; an async front end
+    # calling the engine directly must not get "event loop is already running".
+    import asyncio
+    from engine.network import netlink
+
+    async def inside() -> tuple[bool, list[str]]:
+        return netlink.link_exists("lo"), [n for n, _ in netlink.host_subnets(set())]
+
+    exists, _ifaces = asyncio.run(inside())
+    assert exists
