@@ -147,7 +147,7 @@ def test_stats_of_a_known_workload(engine: Engine, run: Callable[..., str]) -> N
     [p] = engine.top(cid)
     assert p.container_pid == 1 and p.command.startswith("sleep")
     # Loopback-only containers show no network traffic.
-    quiet = run("sh", "-c", "ping -c 3 -i 0.2 127.0.0.1; exec sleep 300")
+    quiet = run("sh", "-c", "ping -c 3 -i 0.2 127.0.0.1; exec sleep 300", network="none")
     wait_for(lambda: any("packet loss" in t for t in log_texts(engine, quiet)), what="ping")
     [q] = engine.stats([quiet])
     assert (q.net_rx, q.net_tx) == (0, 0)
