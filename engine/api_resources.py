@@ -8,6 +8,7 @@ networks, volumes and images have their own prune verbs, which
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import fields, replace
 from datetime import datetime
 from functools import cached_property
@@ -230,7 +231,8 @@ class ResourcesAPI(EngineBase):
                 api.runtime.pause(cid)
             else:
                 api.runtime.resume(cid)
-            api._put(cid, row["name"], cfg, st, st.but(status=new_status.value),
+            paused_ns = time.time_ns() if op is lifecycle.Op.PAUSE else 0
+            api._put(cid, row["name"], cfg, st, st.but(status=new_status.value, paused_ns=paused_ns),
                      event=(op.value, {}))
         return self._resource_container(cid)
 

@@ -91,6 +91,7 @@ class ContainerState:
     oom_killed: bool = False
     error: str = ""
     restart_count: int = 0
+    paused_at: datetime | None = None     # set while paused
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from ..network.model import Attachment
 from ..records import ContainerInfo, ContainerSpec, ContainerState, Mount
 
 
@@ -31,9 +32,28 @@ class StoredConfig:
     image_volumes: tuple[str, ...] = ()
     exposed_ports: tuple[str, ...] = ()
     created_ns: int = 0
+    # The networks it joins on start, once ``network connect``/``disconnect``
+    # changed them (None: the ``--network`` of create; see :meth:`attachments`).
+    networks: tuple[Attachment, ...] | None = None
+
+    def attachments(self) -> tuple[Attachment, ...]:
+        """The networks the container joins when it starts, ``eth0`` first.
+
+        Until a ``network connect``/``disconnect`` stored a list, the one
+        ``--network`` (with ``--network-alias``/``--ip``) it was created
+        with; none for ``--network none|host``.
+        """
+        if self.networks is not None:
+            return self.networks
+        mode = self.spec.network or "bridge"
+        if mode in ("none", "host") or mode.startswith("container:"):
+            return ()
+        return (Attachment(mode, tuple(self.spec.network_aliases or ()), self.spec.ip or ""),)
 
     def to_json(self) -> str:
         d = asdict(self)
+        if self.networks is not None:
+            d["networks"] = [a.to_dict() for a in self.networks]
         d["spec"]["labels"] = dict(self.spec.labels)
         d["spec"]["log_opts"] = dict(self.spec.log_opts)
         return json.dumps(d, sort_keys=True)
@@ -58,6 +78,8 @@ class StoredConfig:
         d = {k: v for k, v in d.items() if k in mine}
         for k in ("argv", "env", "image_volumes", "exposed_ports"):
             d[k] = tuple(d.get(k, ()))
+        if d.get("networks") is not None:
+            d["networks"] = tuple(Attachment.from_dict(a) for a in d["networks"])
         return cls(spec=spec, **d)
 
 
@@ -96,6 +118,8 @@ class RunState:
     # The runtime binary this run was created with (a later PORTSIDE_RUNTIME
     # must not send its stop or delete to another runtime's state).
     runtime: str = ""
+    # When the freezer last froze it (0 unless paused), for "Paused 5 minutes".
+    paused_ns: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -123,7 +147,8 @@ def to_info(cid: str, name: str, cfg: StoredConfig, st: RunState, runtime: str =
         state=ContainerState(status=st.status, pid=st.pid, exit_code=st.exit_code,
                              started_at=_time(st.started_ns), finished_at=_time(st.finished_ns),
                              oom_killed=st.oom_killed, error=st.error,
-                             restart_count=st.restart_count),
+                             restart_count=st.restart_count,
+                             paused_at=_time(st.paused_ns) if st.status == "paused" else None),
         labels=dict(spec.labels), env=cfg.env, working_dir=cfg.working_dir, user=cfg.user,
         hostname=cfg.hostname, tty=spec.tty, interactive=spec.interactive, mounts=spec.mounts,
         network_mode=spec.network, ports=spec.ports, restart_policy=spec.restart,

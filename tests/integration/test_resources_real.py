@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 import pytest
@@ -162,18 +163,22 @@ def test_stats_of_every_running_container(engine: Engine, run: Callable[..., str
 
 
 def test_pause_and_unpause_freeze_the_container(engine: Engine, run: Callable[..., str]) -> None:
-    cid = run("sh", "-c", "while :; do :; done")
+    cid = run("sh", "-c", "while :; do :; done", cpu_shares=262144)   # wins the CPU when thawed
     cg = container_cgroup(engine.paths, cid)
+    before = datetime.now(timezone.utc)
     assert engine.pause(cid).status == "paused"
     assert cg.freezer_state() == "frozen"
-    assert engine.container(cid).status == "paused"
+    paused = engine.container(cid)
+    assert paused.status == "paused"
+    assert paused.state.paused_at is not None and paused.state.paused_at >= before - timedelta(seconds=1)
     assert [c.id for c in engine.containers(filters=["status=paused"])] == [cid]
     u0 = cg.stats().cpu_usage_ns
     time.sleep(0.5)
     assert cg.stats().cpu_usage_ns - u0 < 5_000_000
     with pytest.raises(InvalidState, match="it is paused"):
         engine.pause(cid)
-    assert engine.unpause(cid).status == "running"
+    thawed = engine.unpause(cid)
+    assert thawed.status == "running" and thawed.state.paused_at is None
     assert cg.freezer_state() == "thawed"
     u1 = cg.stats().cpu_usage_ns
     time.sleep(1)  # thawed: it runs again (other work on the host may share the CPU)

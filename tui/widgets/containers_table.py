@@ -21,7 +21,7 @@ def _status(c: ContainerInfo) -> Cell:
     if st.status == "paused":
         # How long it has been paused, if the engine records when; the
         # start time would read as paused for the whole run.
-        since = getattr(st, "paused_at", None)
+        since = st.paused_at
     elif st.status == "created":
         since = None
     text, style = status_text(st.status, st.exit_code, since)
