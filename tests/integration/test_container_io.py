@@ -408,8 +408,10 @@ def test_top_lists_the_processes(engine: Engine, make: Callable[..., str]) -> No
 def test_top_shows_the_terminal_of_a_tty_container(engine: Engine, make: Callable[..., str]) -> None:
     cid = make("sh", "-c", "sleep 303 & sleep 304", tty=True)
     deadline = time.monotonic() + 10
-    while len(engine.top(cid)) < 2:
-        assert time.monotonic() < deadline
+    while sorted(p.command for p in engine.top(cid)) != ["sleep 303", "sleep 304"]:
+        assert time.monotonic() < deadline, [p.command for p in engine.top(cid)]
         time.sleep(0.1)
-    lines = cli(engine, "top", cid).stdout.decode().splitlines()[1:]
-    assert lines and all(ln.split()[6].startswith("pts/") for ln in lines)
+    out = cli(engine, "top", cid).stdout.decode()
+    rows = [ln.split(None, 8) for ln in out.splitlines()[1:]]
+    assert sorted(r[8] for r in rows) == ["sleep 303", "sleep 304"], out
+    assert all(r[6].startswith("pts/") for r in rows), out
