@@ -213,6 +213,32 @@ class ContainersAPI(EngineBase):
         cid = self._resolve(ref)
         return self._info(*self._sync(cid))
 
+    def refresh_after_reboot(self) -> bool:
+        """Reconcile every container once per boot of the host (podman's "refresh").
+
+        A reboot takes the containers, their mounts, network namespaces,
+        veths and NAT rules with it, but the state database and, where /run
+        is on disk, the run dir survive: the first engine opened in a new boot
+        marks running containers exited, releases what they held and frees
+        their addresses. Cheap on every later open (one small file read).
+
+        Returns:
+            Whether a refresh ran.
+        """
+        marker = self.paths.run / "boot_id"
+        now = monitor.boot_id(self.paths.proc)
+        try:
+            if marker.read_text() == now:
+                return False
+        except OSError:
+            pass
+        self.containers(all=True)          # reconciles each one, as a listing does
+        self._network_reconcile()
+        tmp = marker.with_name(f".boot_id.{os.getpid()}")
+        tmp.write_text(now)
+        os.replace(tmp, marker)
+        return True
+
     def containers(self, *, all: bool = False, filters: Iterable[str] = ()) -> list[ContainerInfo]:
         """Containers, newest first (``docker ps``).
 
@@ -534,7 +560,8 @@ class ContainersAPI(EngineBase):
     def _network_prepare(self, cid: str, name: str, cfg: StoredConfig) -> Any:
         from . import network
         spec = replace(cfg.spec, hostname=cfg.hostname)
-        return network.prepare(self, cid, name, spec, exposed_ports=cfg.exposed_ports)
+        return network.prepare(self, cid, name, spec, exposed_ports=cfg.exposed_ports,
+                               attachments=cfg.attachments())
 
     def _network_teardown(self, cid: str) -> None:
         from . import network

@@ -656,3 +656,31 @@ def test_log_max_file_beyond_one_is_refused(engine: Engine) -> None:
                                     name="max-file-3"))
     with pytest.raises(NoSuchContainer):
         engine.container("max-file-3")                     # refused before anything was made
+
+
+def test_the_first_open_after_a_reboot_reconciles_every_container(engine: Engine,
+                                                                 make: Callable[..., str]) -> None:
+    import json
+    cid = make("true")
+    engine.wait(cid)
+    deadline = time.monotonic() + 20          # the exit hook releases the mount and runtime state
+    while time.monotonic() < deadline:
+        st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
+        if not st["mounted"] and not st["runtime_created"]:
+            break
+        time.sleep(0.05)
+    # What a reboot leaves behind: a record that says running, from another
+    # boot, whose monitor is long gone, and the run dir's marker of that boot.
+    st.update(status="running", boot_id="an-earlier-boot", conmon_pid=0, pid=0)
+    with engine.db.tx() as c:
+        c.execute("UPDATE containers SET status=?, state_json=? WHERE id=?",
+                  ("running", json.dumps(st, sort_keys=True), cid))
+    (engine.paths.run / "boot_id").write_text("an-earlier-boot")
+    files = engine.container_files(cid)                      # it never exited: no exit files
+    files.exit_file.unlink(missing_ok=True)
+    files.persist_exit_file.unlink(missing_ok=True)
+    Engine(engine.paths.root, engine.paths.run).close()      # only opened, nothing listed
+    row = engine.db.one("SELECT status, state_json FROM containers WHERE id=?", (cid,))
+    assert row[0] == "exited"
+    assert "rebooted" in json.loads(row[1])["error"]
+    assert (engine.paths.run / "boot_id").read_text() == monitor.boot_id()
