@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -12,7 +13,9 @@ from .errors import (AmbiguousReference, InUse, InvalidArgument, InvalidState, N
                      NoSuchContainer)
 from .network import attach, hostwide, ipam, store
 from .network.dataplane import Dataplane, LinuxDataplane
-from .network.model import DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Endpoint, NetworkInfo, PortMapping
+from .containers.model import StoredConfig
+from .network.model import (DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Attachment, Endpoint,
+                            NetworkInfo, PortMapping)
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _RESERVED = {"host", "none", "container"} | DEFAULT_NETWORK_ALIASES
@@ -179,25 +182,37 @@ class NetworksAPI(EngineBase):
         return net.name
 
     def network_prune(self) -> list[str]:
-        """Remove every user-defined network no running container is attached to.
+        """Remove every user-defined network no container uses, running or stopped.
 
         Returns the names removed.
         """
         removed = []
         with self.lock("network"):
             for net in store.list_networks(self.db):
-                if net.is_default or store.endpoints(self.db, network_id=net.id):
+                if net.is_default or self._network_users(net):
                     continue
                 self._remove_network(net)
                 removed.append(net.name)
         return removed
 
+    def _network_users(self, net: NetworkInfo) -> list[str]:
+        """Names of the containers on ``net``: attached now, or joining it at their next start."""
+        users = {e.container_name for e in store.endpoints(self.db, network_id=net.id)}
+        for row in self.db.query("SELECT name, config_json FROM containers"):
+            try:
+                atts = StoredConfig.from_json(row["config_json"]).attachments()
+            except (ValueError, KeyError, TypeError):
+                continue            # not a config this version can read; it cannot start either
+            if any(store.canonical_name(a.network) == net.name for a in atts):
+                users.add(row["name"])
+        return sorted(users)
+
     def _remove_network(self, net: NetworkInfo) -> None:
-        users = store.endpoints(self.db, network_id=net.id)
+        users = self._network_users(net)
         if users:
-            names = ", ".join(sorted(e.container_name for e in users))
-            raise InUse(f"network {net.name} has active endpoints: {names}",
-                        hint=f"stop them or: portside network disconnect {net.name} CONTAINER")
+            raise InUse(f"network {net.name} is used by container{'s' if len(users) > 1 else ''} "
+                        f"{', '.join(users)}",
+                        hint=f"remove them, or: portside network disconnect {net.name} CONTAINER")
         self._net_dp().delete_link(net.bridge)
         try:
             with self.db.tx() as c:
@@ -209,33 +224,64 @@ class NetworksAPI(EngineBase):
             raise InUse(f"network {net.name} is in use", hint="retry once it is free") from err
 
     def network_connect(self, network: str, container: str, *, ip: str | None = None,
-                        aliases: Iterable[str] = ()) -> Endpoint:
-        """Connect a running container to one more network (``docker network connect``).
+                        aliases: Iterable[str] = ()) -> Endpoint | None:
+        """Connect a container to one more network (``docker network connect``).
+
+        The attachment is kept in the container's config, so every later
+        start joins the network again. A running (or paused) container joins
+        now; a created or exited one at its next start.
+
+        Returns:
+            The new endpoint, or None when the container is not running.
 
         Raises:
             NoSuchNetwork / NoSuchContainer: nothing matches.
-            InvalidState: the container is not running, uses ``--network none|host``,
-                or is on the network already.
+            InvalidState: the container uses ``--network none|host``, or is on
+                the network already.
             InvalidArgument: bad ``ip`` or alias.
         """
-        self.network(network)
+        net = self.network(network)
         cid, name, _status = self._net_container(container)
         with self.lock(cid):
-            self._net_require_running(cid, name)
-            return attach.connect(self, cid, name, network, ip=ip, aliases=tuple(aliases),
-                                  dataplane=self.net_dataplane)
+            cfg, status = self._net_config(cid)
+            mode = cfg.spec.network or "bridge"
+            if mode in ("none", "host") or mode.startswith("container:"):
+                raise InvalidState(f"container {name} uses --network {mode}",
+                                   hint="only containers on bridge networks can be connected")
+            atts = cfg.attachments()
+            if any(store.canonical_name(a.network) == net.name for a in atts) or \
+                    any(e.network_id == net.id for e in store.endpoints(self.db, container_id=cid)):
+                raise InvalidState(f"container {name} is already connected to network {net.name}")
+            wanted = attach.check_attachment(self, Attachment(net.name, tuple(aliases), ip or ""))
+            ep = None
+            if status in _ACTIVE:
+                ep = attach.connect(self, cid, name, net.name, ip=ip, aliases=wanted.aliases,
+                                    dataplane=self.net_dataplane)
+            self._net_store_attachments(cid, atts + (wanted,))
+            return ep
 
     def network_disconnect(self, network: str, container: str) -> None:
-        """Disconnect a running container from a network.
+        """Disconnect a container from a network (``docker network disconnect``).
+
+        It leaves the network now if it runs, and no later start joins it again.
 
         Raises:
             NoSuchNetwork / NoSuchContainer: nothing matches.
             InvalidState: the container is not connected to it.
         """
-        self.network(network)
+        net = self.network(network)
         cid, name, _status = self._net_container(container)
         with self.lock(cid):
-            attach.disconnect(self, cid, name, network, dataplane=self.net_dataplane)
+            cfg, _status = self._net_config(cid)
+            atts = cfg.attachments()
+            kept = tuple(a for a in atts if store.canonical_name(a.network) != net.name)
+            attached = any(e.network_id == net.id for e in store.endpoints(self.db, container_id=cid))
+            if len(kept) == len(atts) and not attached:
+                raise InvalidState(f"container {name} is not connected to network {net.name}")
+            if attached:
+                attach.disconnect(self, cid, name, net.name, dataplane=self.net_dataplane)
+            if len(kept) != len(atts):
+                self._net_store_attachments(cid, kept)
 
     # -- helpers ------------------------------------------------------------------------
     def _net_container(self, ref: str) -> tuple[str, str, str]:
@@ -253,12 +299,21 @@ class NetworksAPI(EngineBase):
             raise NoSuchContainer(ref)
         return row["id"], row["name"], row["status"]
 
-    def _net_require_running(self, cid: str, name: str) -> None:
-        row = self.db.one("SELECT status FROM containers WHERE id=?", (cid,))
-        status = row["status"] if row else "removed"
-        if status not in _ACTIVE:
-            raise InvalidState(f"container {name} is {status}",
-                               hint="start it first; connect/disconnect work on running containers")
+    def _net_config(self, cid: str) -> tuple[StoredConfig, str]:
+        """A container's stored config and status (call with its lock held)."""
+        row = self.db.one("SELECT status, config_json FROM containers WHERE id=?", (cid,))
+        if row is None:
+            raise NoSuchContainer(cid)
+        return StoredConfig.from_json(row["config_json"]), row["status"]
+
+    def _net_store_attachments(self, cid: str, atts: tuple[Attachment, ...]) -> None:
+        """Keep the networks the container joins on start (call with its lock held)."""
+        with self.db.tx() as c:
+            row = c.execute("SELECT config_json FROM containers WHERE id=?", (cid,)).fetchone()
+            if row is None:
+                raise NoSuchContainer(cid)
+            cfg = replace(StoredConfig.from_json(row["config_json"]), networks=atts)
+            c.execute("UPDATE containers SET config_json=? WHERE id=?", (cfg.to_json(), cid))
 
     def _filter_networks(self, nets: list[NetworkInfo], key: str, value: str) -> list[NetworkInfo]:
         if key == "name":

@@ -14,7 +14,7 @@ import errno
 import fcntl
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -26,7 +26,7 @@ from . import hostwide, ipam
 from . import store
 from .bridge import bridge_sysctls, netns_dir, netns_path, nft_table, veth_name
 from .dataplane import Dataplane, LinuxDataplane
-from .model import Endpoint, NetworkInfo, NetworkSetup, PortMapping
+from .model import Attachment, Endpoint, NetworkInfo, NetworkSetup, PortMapping
 from .ports import (BridgeRules, DnatRule, PortSpec, allocate_ports, delete_script, exposed_specs,
                     parse_port_spec, render_ruleset)
 from .store import NetContext
@@ -120,12 +120,18 @@ def _validate(ctx: NetContext, container_id: str, spec: ContainerSpec, exposed_p
 
 def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, *,
             exposed_ports: Iterable[str] = (), aliases: Iterable[str] = (),
-            ip: str | None = None, dataplane: Dataplane | None = None) -> NetworkSetup:
+            ip: str | None = None, attachments: Sequence[Attachment] | None = None,
+            dataplane: Dataplane | None = None) -> NetworkSetup:
     """Set up a container's network before the runtime starts it.
 
     See :mod:`engine.network` for the contract. Bad input (unknown network,
     bad ``-p``, port in use, ``--ip`` taken) is refused before anything is
     created; a failure half-way undoes everything done so far.
+
+    ``attachments`` are the networks a bridge-mode container joins (its
+    stored ``network connect``/``disconnect`` result), ``eth0`` first with
+    the published ports; ``None`` means just ``spec.network``. An empty
+    list gives a namespace with only ``lo``, ready for a ``connect``.
 
     Raises:
         NoSuchNetwork: ``spec.network`` names no network.
@@ -133,7 +139,29 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
         NetworkError: the kernel refused (the message says what failed).
         NeedsRoot: not running as root.
     """
-    req = _validate(ctx, container_id, spec, exposed_ports, aliases, ip)
+    mode = spec.network or "bridge"
+    extras: Sequence[Attachment] = ()
+    bare = False              # a bridge-mode container disconnected from every network
+    if attachments is not None and mode not in ("none", "host") and not mode.startswith("container:"):
+        if attachments:
+            first = attachments[0]
+            spec = replace(spec, network=first.network, network_aliases=first.aliases,
+                           ip=first.ip or None)
+            extras = attachments[1:]
+        else:
+            bare = True
+    if bare:
+        req = _validate(ctx, container_id, replace(spec, network="none", ports=(), publish_all=False,
+                                                   network_aliases=(), ip=None), exposed_ports, (), None)
+        if spec.ports or spec.publish_all:
+            req = replace(req, warnings=req.warnings + (
+                f"published ports are not reachable: container {name} is on no network "
+                f"(portside network connect NETWORK {name})",))
+    else:
+        req = _validate(ctx, container_id, spec, exposed_ports, aliases, ip)
+    joins = [_attachment_request(ctx, a) for a in extras]
+    if req.network is not None:
+        joins = [j for j in joins if j[0].id != req.network.id]
     cdir = ctx.paths.container(container_id)
     hosts_path = cdir / HOSTS_FILE if cdir.is_dir() else None
     resolv_path = cdir / RESOLV_FILE if cdir.is_dir() else None
@@ -153,8 +181,12 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
         hosts_text = hostsmod.hosts_content([], req.add_hosts)
         resolv_text = hostsmod.resolv_conf_content(host_resolv, req.dns)
         _write_files(hosts_path, hosts_text, resolv_path, resolv_text)
-        return NetworkSetup("none", {"type": "network"}, None, (), (), req.hostname, hosts_text,
-                            resolv_text, hosts_path, resolv_path, req.warnings)
+        if not bare:
+            return NetworkSetup("none", {"type": "network"}, None, (), (), req.hostname, hosts_text,
+                                resolv_text, hosts_path, resolv_path, req.warnings)
+        return _bare_namespace(ctx, _dp(ctx, dataplane), container_id,
+                               NetworkSetup("bridge", None, None, (), (), req.hostname, hosts_text,
+                                            resolv_text, hosts_path, resolv_path, req.warnings))
 
     net = req.network
     assert net is not None
@@ -187,11 +219,15 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
             dp.create_netns(path)
             dp.add_veth(ep.host_ifname, path, ep.ifname, ep.mac, ep.address,
                         None if net.internal else net.gateway, net.bridge)
+            joined = [ep]
+            for xnet, xip, xaliases in joins:
+                joined.append(_join(ctx, dp, container_id, name, xnet, xip, xaliases,
+                                    req.hostname, joined))
             _apply_rules(ctx, dp)
             hosts_text = hostsmod.hosts_content(_hosts_entries_for(ctx, container_id), req.add_hosts)
             resolv_text = hostsmod.resolv_conf_content(host_resolv, req.dns)
             _write_files(hosts_path, hosts_text, resolv_path, resolv_text)
-            _refresh_hosts(ctx, [net.id], skip=container_id)
+            _refresh_hosts(ctx, [e.network_id for e in joined], skip=container_id)
         except BaseException as err:
             try:
                 _teardown_locked(ctx, container_id, dp)
@@ -200,9 +236,51 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
             if isinstance(err, EngineError) or not isinstance(err, Exception):
                 raise
             raise NetworkError(f"setting up the network of container {name} failed: {err}") from err
-    return NetworkSetup("bridge", {"type": "network", "path": str(path)}, path, (ep,),
+    return NetworkSetup("bridge", {"type": "network", "path": str(path)}, path, tuple(joined),
                         tuple(mappings), req.hostname, hosts_text, resolv_text, hosts_path,
                         resolv_path, req.warnings)
+
+
+def _bare_namespace(ctx: NetContext, dp: Dataplane, container_id: str,
+                    setup: NetworkSetup) -> NetworkSetup:
+    """A namespace with only ``lo`` for a bridge-mode container on no network (yet)."""
+    path = netns_path(ctx.paths, container_id)
+    with ctx.lock(NETWORK_LOCK):
+        if store.endpoints(ctx.db, container_id=container_id) or path.exists():
+            _teardown_locked(ctx, container_id, dp)
+        dp.create_netns(path)
+    return replace(setup, namespace={"type": "network", "path": str(path)}, netns_path=path)
+
+
+def _attachment_request(ctx: NetContext, att: Attachment
+                        ) -> tuple[NetworkInfo, IPv4Address | None, tuple[str, ...]]:
+    """``(network, requested ip, aliases)`` of one attachment, validated; nothing allocated.
+
+    Raises:
+        NoSuchNetwork: the network is gone.
+        InvalidArgument: a bad alias or ``--ip``, or an alias on the default network.
+    """
+    name = store.canonical_name(att.network)
+    net = store.ensure_default(ctx) if name == store.DEFAULT_NETWORK else store.get_network(ctx.db, name)
+    aliases = tuple(dict.fromkeys(hostsmod.check_name(a) for a in att.aliases))
+    if aliases and net.is_default:
+        raise InvalidArgument("--alias only works on user-defined networks",
+                              hint="create one: portside network create NAME")
+    return net, (ipam.parse_ip(att.ip, net) if att.ip else None), aliases
+
+
+def check_attachment(ctx: NetContext, att: Attachment) -> Attachment:
+    """Refuse a bad ``network connect`` of a stopped container up front.
+
+    Returns the attachment with the network's canonical name and the
+    aliases checked; the address is only taken at the next start.
+
+    Raises:
+        NoSuchNetwork: unknown network.
+        InvalidArgument: a bad alias or ``--ip`` (outside the subnet, reserved).
+    """
+    net, ip, aliases = _attachment_request(ctx, att)
+    return Attachment(net.name, aliases, str(ip) if ip is not None else "")
 
 
 @contextmanager
@@ -392,47 +470,24 @@ def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
             (``--network none|host``) or is already on the network.
         InvalidArgument: bad ``--ip`` or alias.
     """
-    net = store.get_network(ctx.db, network)
-    if net.name == store.DEFAULT_NETWORK:
-        net = store.ensure_default(ctx)
     path = netns_path(ctx.paths, container_id)
     if not path.exists():
         raise InvalidState(f"container {name} does not use a bridge network",
                            hint="containers run with --network none or host cannot be connected")
-    checked = tuple(dict.fromkeys(hostsmod.check_name(a) for a in aliases))
-    if checked and net.is_default:
-        raise InvalidArgument("--alias only works on user-defined networks")
-    requested = ipam.parse_ip(ip, net) if ip else None
+    net, requested, checked = _attachment_request(ctx, Attachment(network, tuple(aliases), ip or ""))
     dp = _dp(ctx, dataplane)
     with ctx.lock(NETWORK_LOCK):
         current = store.endpoints(ctx.db, container_id=container_id)
         if any(e.network_id == net.id for e in current):
             raise InvalidState(f"container {name} is already connected to network {net.name}")
-        used = {e.ifname for e in current}
-        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         host = hostname or (current[0].hostname if current else container_id[:12])
         try:
-            first = not store.endpoints(ctx.db, network_id=net.id)
-            net = _bring_up(ctx, dp, net)
-            if not first:
-                _ensure_bridge(dp, net)
-            if requested is not None:
-                requested = ipam.parse_ip(str(requested), net)
-        except BaseException:
-            _drop_unused_bridges(ctx, dp, [net.id])
-            raise
-        with ctx.db.tx() as c:
-            addr = ipam.allocate(c, net, requested)
-            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
-                          net.gateway, ipam.mac_for(addr), ifname, veth_name(container_id, net.id),
-                          checked, host)
-            store.insert_endpoint(c, ep)
-            ctx.db.add_event(c, "network", "connect", net.id,
-                             {"container": container_id, "name": net.name, "type": net.driver})
-            _mark_dirty(c)
+            ep = _join(ctx, dp, container_id, name, net, requested, checked, host, current)
+        except BaseException as err:
+            if isinstance(err, EngineError) or not isinstance(err, Exception):
+                raise
+            raise NetworkError(f"connecting container {name} to {net.name} failed: {err}") from err
         try:
-            gateway = None if net.internal or dp.has_default_route(path) else net.gateway
-            dp.add_veth(ep.host_ifname, path, ifname, ep.mac, ep.address, gateway, net.bridge)
             _apply_rules(ctx, dp)
             _refresh_hosts(ctx, [e.network_id for e in current] + [net.id])
         except BaseException as err:
@@ -446,15 +501,63 @@ def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
     return ep
 
 
+def _join(ctx: NetContext, dp: Dataplane, container_id: str, name: str, net: NetworkInfo,
+          requested: IPv4Address | None, aliases: tuple[str, ...], hostname: str,
+          current: Sequence[Endpoint]) -> Endpoint:
+    """Put a container whose namespace exists on one more network: address, row, veth.
+
+    Takes the first free ``ethN``; the default route goes through this
+    network only if the namespace has none (and the network is not
+    internal). Call with the network lock; the caller applies the NAT
+    rules and rewrites hosts files afterwards. On failure nothing of this
+    network's part is left.
+    """
+    used = {e.ifname for e in current}
+    ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+    try:
+        first = not store.endpoints(ctx.db, network_id=net.id)
+        net = _bring_up(ctx, dp, net)
+        if not first:
+            _ensure_bridge(dp, net)
+        if requested is not None:
+            requested = ipam.parse_ip(str(requested), net)
+        with ctx.db.tx() as c:
+            addr = ipam.allocate(c, net, requested)
+            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
+                          net.gateway, ipam.mac_for(addr), ifname, veth_name(container_id, net.id),
+                          aliases, hostname)
+            store.insert_endpoint(c, ep)
+            ctx.db.add_event(c, "network", "connect", net.id,
+                             {"container": container_id, "name": net.name, "type": net.driver})
+            _mark_dirty(c)
+    except BaseException:
+        _drop_unused_bridges(ctx, dp, [net.id])
+        raise
+    path = netns_path(ctx.paths, container_id)
+    try:
+        gateway = None if net.internal or dp.has_default_route(path) else net.gateway
+        dp.add_veth(ep.host_ifname, path, ifname, ep.mac, ep.address, gateway, net.bridge)
+    except BaseException:
+        try:
+            _disconnect_locked(ctx, dp, ep)
+        except EngineError:
+            pass                # the original failure is what the user needs to see
+        raise
+    return ep
+
+
 def disconnect(ctx: NetContext, container_id: str, name: str, network: str, *,
                dataplane: Dataplane | None = None) -> None:
     """Detach a running container from one network (its veth and published ports there).
+
+    If that network carried the container's default route, the route moves
+    to the gateway of another (non-internal) network it is still on.
 
     Raises:
         NoSuchNetwork: unknown network.
         InvalidState: the container is not connected to it.
     """
-    net = store.get_network(ctx.db, network)
+    net = store.get_network(ctx.db, store.canonical_name(network))
     with ctx.lock(NETWORK_LOCK):
         ep = next((e for e in store.endpoints(ctx.db, container_id=container_id)
                    if e.network_id == net.id), None)
@@ -465,7 +568,8 @@ def disconnect(ctx: NetContext, container_id: str, name: str, network: str, *,
 
 def _disconnect_locked(ctx: NetContext, dp: Dataplane, ep: Endpoint) -> None:
     path = netns_path(ctx.paths, ep.container_id)
-    dp.remove_veth(ep.host_ifname, path if path.exists() else None, ep.ifname)
+    ns = path if path.exists() else None
+    dp.remove_veth(ep.host_ifname, ns, ep.ifname)
     with ctx.db.tx() as c:
         c.execute("DELETE FROM port_mappings WHERE container_id=? AND network_id=?",
                   (ep.container_id, ep.network_id))
@@ -476,8 +580,20 @@ def _disconnect_locked(ctx: NetContext, dp: Dataplane, ep: Endpoint) -> None:
         _mark_dirty(c)
     _apply_rules(ctx, dp)
     _drop_unused_bridges(ctx, dp, [ep.network_id])
-    remaining = [e.network_id for e in store.endpoints(ctx.db, container_id=ep.container_id)]
-    _refresh_hosts(ctx, remaining + [ep.network_id])
+    remaining = store.endpoints(ctx.db, container_id=ep.container_id)
+    if ns is not None:
+        _keep_default_route(ctx, dp, ns, remaining)
+    _refresh_hosts(ctx, [e.network_id for e in remaining] + [ep.network_id])
+
+
+def _keep_default_route(ctx: NetContext, dp: Dataplane, ns: Path, remaining: Sequence[Endpoint]) -> None:
+    """After an interface went (and its routes with it): route through another network if none is left."""
+    if not remaining or dp.has_default_route(ns):
+        return
+    internal = {n.id for n in store.list_networks(ctx.db) if n.internal}
+    via = next((e for e in remaining if e.network_id not in internal), None)
+    if via is not None:
+        dp.set_default_route(ns, via.gateway)
 
 
 def renamed(ctx: NetContext, container_id: str, new_name: str) -> None:

@@ -43,6 +43,9 @@ class Dataplane(Protocol):
     def has_default_route(self, netns: Path) -> bool:
         """Whether the namespace already routes 0.0.0.0/0."""
 
+    def set_default_route(self, netns: Path, gateway: IPv4Address) -> None:
+        """Route 0.0.0.0/0 in the namespace through ``gateway`` (replacing any)."""
+
     def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
         """The host's routed subnets, as ``(interface, subnet)``, skipping ``exclude``."""
 
@@ -99,6 +102,10 @@ class LinuxDataplane:
     def has_default_route(self, netns: Path) -> bool:
         from . import netlink
         return netlink.has_default_route(netns)
+
+    def set_default_route(self, netns: Path, gateway: IPv4Address) -> None:
+        from . import netlink
+        netlink.set_default_route(netns, gateway)
 
     def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
         from . import netlink

@@ -48,6 +48,28 @@ class NetworkInfo:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A container's standing wish to be on one network, kept in its config.
+
+    ``run --network``/``--network-alias``/``--ip`` make the first one;
+    ``network connect`` adds one and ``network disconnect`` drops one, for a
+    running or a stopped container alike, and every start joins them all
+    (the first is ``eth0`` and carries the published ports).
+    """
+
+    network: str                 # the name as given ("bridge"/"default" mean the default network)
+    aliases: tuple[str, ...] = ()
+    ip: str = ""                 # "" = any free address
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"network": self.network, "aliases": list(self.aliases), "ip": self.ip}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Attachment":
+        return cls(str(d["network"]), tuple(d.get("aliases") or ()), str(d.get("ip") or ""))
+
+
+@dataclass(frozen=True)
 class PortMapping:
     """One published port: host ``host_ip:host_port`` -> container ``container_port``."""
 

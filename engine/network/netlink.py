@@ -387,6 +387,20 @@ def has_default_route(netns: Path) -> bool:
 
 
 @_off_event_loop
+def set_default_route(netns: Path, gateway: IPv4Address) -> None:
+    """Route 0.0.0.0/0 in the namespace through ``gateway`` (replacing any default route).
+
+    Raises:
+        NetworkError: the kernel refused (no interface of the namespace reaches ``gateway``).
+    """
+    try:
+        with netns_route(netns) as nipr:
+            nipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+    except NetlinkError as err:
+        raise NetworkError(f"cannot route {netns.name} through {gateway}: {err}") from err
+
+
+@_off_event_loop
 def host_subnets(exclude: set[str]) -> list[tuple[str, IPv4Network]]:
     """``(interface, subnet)`` of the host's main-table IPv4 routes and addresses, not on ``exclude``.
 

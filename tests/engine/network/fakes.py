@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from engine import Engine
+from engine.containers.model import RunState, StoredConfig
 from engine.network.model import PortMapping
+from engine.records import ContainerSpec
 
 
 class FakeDataplane:
@@ -17,6 +19,8 @@ class FakeDataplane:
         self.bridges: dict[str, IPv4Interface] = {}
         self.veths: dict[str, tuple[str, Path, str]] = {}     # host_if -> (bridge, netns, ifname)
         self.default_routes: set[Path] = set()
+        self.route_via: dict[Path, IPv4Address] = {}         # netns -> its default gateway
+        self._route_dev: dict[Path, str] = {}                # netns -> host end of the route's veth
         self.sysctls: dict[str, str] = {}
         self.nft: list[str] = []
         self.routes: list[tuple[str, IPv4Network]] = []
@@ -51,6 +55,7 @@ class FakeDataplane:
         self._call("remove_netns", path)
         path.unlink(missing_ok=True)
         self.default_routes.discard(path)
+        self.route_via.pop(path, None)
 
     def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
                  address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
@@ -59,14 +64,31 @@ class FakeDataplane:
         assert netns.exists(), "veth added before its namespace"
         self.veths[host_if] = (bridge, netns, ifname)
         if gateway is not None:
+            assert netns not in self.default_routes, "a second default route (the kernel says EEXIST)"
             self.default_routes.add(netns)
+            self.route_via[netns] = gateway
+            self._route_dev[netns] = host_if
 
     def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
         self._call("remove_veth", host_if)
-        self.veths.pop(host_if, None)
+        gone = self.veths.pop(host_if, None)
+        if gone is not None and self._route_dev.get(gone[1]) == host_if:
+            # The kernel drops the routes of a deleted interface.
+            self.default_routes.discard(gone[1])
+            self.route_via.pop(gone[1], None)
+            self._route_dev.pop(gone[1], None)
 
     def has_default_route(self, netns: Path) -> bool:
         return netns in self.default_routes
+
+    def set_default_route(self, netns: Path, gateway: IPv4Address) -> None:
+        self._call("set_default_route", netns, gateway)
+        dev = next((h for h, (b, n, _i) in self.veths.items() if n == netns
+                    and gateway in self.bridges[b].network), None)
+        assert dev is not None, "no interface of the namespace reaches the gateway (ENETUNREACH)"
+        self.default_routes.add(netns)
+        self.route_via[netns] = gateway
+        self._route_dev[netns] = dev
 
     def host_subnets(self, exclude: set[str]) -> list[tuple[str, IPv4Network]]:
         # Bridges that are up have their subnet routed, as in the kernel.
@@ -84,12 +106,16 @@ class FakeDataplane:
         return [c[0] for c in self.calls]
 
 
-def add_container(engine: Engine, cid: str, name: str, status: str = "running") -> Path:
+def add_container(engine: Engine, cid: str, name: str, status: str = "running",
+                  network: str = "bridge") -> Path:
     """A containers row (as the lifecycle would write it) and its directory."""
+    cfg = StoredConfig(ContainerSpec(image="busybox", network=network), "busybox",
+                       "sha256:" + "0" * 64, ("sleep", "300"), (), "/", "", cid[:12], "")
     with engine.db.tx() as c:
         c.execute("INSERT INTO containers(id, name, image_id, status, config_json, state_json, "
                   "created_ns) VALUES (?,?,?,?,?,?,?)",
-                  (cid, name, "sha256:" + "0" * 64, status, "{}", "{}", 0))
+                  (cid, name, "sha256:" + "0" * 64, status, cfg.to_json(),
+                   RunState(status=status).to_json(), 0))
     d = engine.paths.container(cid)
     d.mkdir(parents=True, exist_ok=True)
     return d

@@ -81,7 +81,7 @@ def test_rm_and_prune_refuse_networks_in_use(net_engine: Engine, dp: FakeDatapla
         net_engine.network_create(name)
     add_container(net_engine, "a" * 64, "web")
     prepare(net_engine, "a" * 64, "web", ContainerSpec(image="x", network="used"))
-    with pytest.raises(InUse, match="network used has active endpoints: web"):
+    with pytest.raises(InUse, match="network used is used by container web"):
         net_engine.network_rm("used")
     assert net_engine.network_rm("idle1") == "idle1"
     assert net_engine.network_prune() == ["idle2"]

@@ -217,12 +217,14 @@ def test_connect_and_disconnect_running_container(net_engine: Engine, dp: FakeDa
     assert len(attach.store.endpoints(net_engine.db, container_id=A)) == 1
 
 
-def test_connect_needs_a_running_bridged_container(net_engine: Engine, dp: FakeDataplane) -> None:
+def test_connect_needs_a_bridged_container(net_engine: Engine, dp: FakeDataplane) -> None:
     net_engine.network_create("app", subnet="10.90.5.0/24")
     add_container(net_engine, A, "stopped", status="exited")
-    add_container(net_engine, B, "hostnet")
-    with pytest.raises(InvalidState, match="is exited"):
-        net_engine.network_connect("app", "stopped")
+    add_container(net_engine, B, "hostnet", network="host")
+    assert net_engine.network_connect("app", "stopped") is None      # joins at its next start
+    assert dp.calls == []
+    with pytest.raises(InvalidState, match="uses --network host"):
+        net_engine.network_connect("app", "hostnet")
     with pytest.raises(InvalidState, match="does not use a bridge network"):
         connect(net_engine, B, "hostnet", "app")
 
