@@ -415,3 +415,53 @@ def test_top_shows_the_terminal_of_a_tty_container(engine: Engine, make: Callabl
     rows = [ln.split(None, 8) for ln in out.splitlines()[1:]]
     assert sorted(r[8] for r in rows) == ["sleep 303", "sleep 304"], out
     assert all(r[6].startswith("pts/") for r in rows), out
+
+
+# -- the CLI as users type it -------------------------------------------------------------
+
+def _cli_argv(engine: Engine, *args: str) -> list[str]:
+    return [sys.executable, "-m", "tui", "--root", str(engine.paths.root),
+            "--run-dir", str(engine.paths.run), *args]
+
+
+def test_cli_run_it_is_an_interactive_shell_with_its_exit_code(engine: Engine) -> None:
+    name = f"cio-it-{secrets.token_hex(3)}"
+    code, out = run_in_pty(_cli_argv(engine, "run", "-it", "--rm", "--name", name, "busybox", "sh"),
+                           [(1.5, b"echo hi-$((40+2)); stty size\r"), (0.5, b"exit 3\r")],
+                           rows=27, cols=91)
+    text = out.decode(errors="replace")
+    assert code == 3, text
+    assert "hi-42" in text and "27 91" in text
+
+
+def test_cli_run_it_ctrl_c_reaches_the_container_not_portside(engine: Engine) -> None:
+    script = "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 1; done"
+    code, out = run_in_pty(_cli_argv(engine, "run", "-it", "--rm", "busybox", "sh", "-c", script),
+                           [(1.5, b"\x03")])
+    text = out.decode(errors="replace")
+    assert code == 7, text
+    assert "ready" in text and "got-int" in text
+
+
+def test_cli_logs_since_and_until(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "echo early; sleep 1.5; echo late; sleep 300")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "late" not in cli(engine, "logs", cid).stdout.decode():
+        time.sleep(0.1)
+    lines = engine.logs(cid)
+    early, late = (ln for ln in lines if ln.text in ("early", "late"))
+    middle = early.time + (late.time - early.time) / 2
+    since = cli(engine, "logs", "--since", middle.isoformat(), cid)
+    until = cli(engine, "logs", "--until", middle.isoformat(), cid)
+    assert since.returncode == 0 and until.returncode == 0, since.stderr + until.stderr
+    assert since.stdout.decode().split() == ["late"]
+    assert until.stdout.decode().split() == ["early"]
+    stamped = cli(engine, "logs", "-t", "--tail", "1", cid).stdout.decode().split()
+    assert stamped[1] == "late" and stamped[0].startswith(str(late.time.year))
+
+
+def test_cli_run_rm_takes_its_anonymous_volume_along(engine: Engine) -> None:
+    before = {v.name for v in engine.volumes()}
+    r = cli(engine, "run", "--rm", "-v", "/data", "busybox", "sh", "-c", "echo x > /data/f")
+    assert r.returncode == 0, r.stderr
+    assert {v.name for v in engine.volumes()} == before

@@ -294,6 +294,18 @@ def test_always_restarts_after_exit(engine: Engine, make: Callable[..., str]) ->
     assert engine.container(cid).status == "exited"
 
 
+def test_unless_stopped_restarts_until_stopped(engine: Engine, make: Callable[..., str]) -> None:
+    cid = make("sh", "-c", "echo tick; sleep 0.2; exit 4", restart="unless-stopped")
+    _wait_for(lambda: engine.container(cid).state.restart_count >= 2, timeout=30)
+    engine.stop(cid, timeout=1)
+    time.sleep(1.0)
+    info = engine.container(cid)
+    assert info.status == "exited"                       # stopped by the user: it stays so
+    count = info.state.restart_count
+    time.sleep(1.0)
+    assert engine.container(cid).state.restart_count == count
+
+
 # -- monitor loss, reconcile, cleanup ----------------------------------------------------------
 
 def test_kill_9_of_conmon_is_reconciled(engine: Engine, make: Callable[..., str]) -> None:
