@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from engine import Engine
+from engine.containers.model import RunState, StoredConfig
 from engine.errors import InvalidArgument
 from engine.network import netlink, prepare, reconcile, store, teardown
 from engine.network.bridge import netns_dir, netns_path, nft_table
@@ -50,13 +51,17 @@ class NetLab:
         """Add a containers row (as the lifecycle would) and prepare its network."""
         cid = f"{len(self.ids) + 1:02x}" * 32
         self.ids.append(cid)
+        cspec = ContainerSpec(image="busybox", network=network, **spec)  # type: ignore[arg-type]
         if running:
+            cfg = StoredConfig(cspec, "busybox", "sha256:" + "0" * 64, ("sleep", "300"), (), "/",
+                               "", cid[:12], "")
             with self.engine.db.tx() as c:
                 c.execute("INSERT INTO containers(id, name, image_id, status, config_json, state_json,"
                           " created_ns) VALUES (?,?,?,?,?,?,?)",
-                          (cid, name, "sha256:" + "0" * 64, "running", "{}", "{}", 0))
+                          (cid, name, "sha256:" + "0" * 64, "running", cfg.to_json(),
+                           RunState(status="running").to_json(), 0))
         self.engine.paths.container(cid).mkdir(parents=True, exist_ok=True)
-        setup = prepare(self.engine, cid, name, ContainerSpec(image="busybox", network=network, **spec))
+        setup = prepare(self.engine, cid, name, cspec)
         return cid, setup
 
     def bridges(self) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import ContainerSpec, Engine, InvalidArgument, NoSuchContainer
+from engine import ContainerSpec, Engine, InUse, InvalidArgument, NoSuchContainer
 from engine.network import store
 from engine.network.bridge import netns_path, nft_table
 from engine.network.ports import table_exists
@@ -347,3 +347,82 @@ def test_cli_run_publishes_a_port(engine: Engine) -> None:
         assert f"80/tcp -> 127.0.0.1:{port}" in r.stdout
     finally:
         subprocess.run(base + ["rm", "-f", name], capture_output=True, timeout=60, cwd=REPO)
+
+
+# -- attachments kept across restarts ---------------------------------------------------
+
+def _ifaces(engine: Engine, cid: str) -> set[str]:
+    r = engine.exec_run(cid, ["ls", "/sys/class/net"], timeout=10)
+    return set(r.stdout.decode().split())
+
+
+def test_a_connect_survives_a_restart(engine: Engine, make: Callable[..., str],
+                                      network: Callable[..., str]) -> None:
+    n1, other = network(), network()
+    web = make(*HTTPD, network=n1, name=f"web-{secrets.token_hex(3)}")
+    client = make(network=other)
+    engine.network_connect(n1, client, aliases=("cli",))
+    assert "eth1" in _ifaces(engine, client)
+    engine.restart(client, timeout=1)
+    assert {"eth0", "eth1"} <= _ifaces(engine, client)
+    name = engine.container(web).name
+    code, out = http_get(engine, client, name)
+    assert code == 0 and "hello-from-" in out, out
+    nets = engine.container_inspect(client)["NetworkSettings"]["Networks"]
+    assert set(nets) == {n1, other} and nets[n1]["IPAddress"] and "cli" in nets[n1]["Aliases"]
+    assert client in engine.network_inspect(n1)["Containers"]
+    # The peer resolves the connected container by its alias too, after the restart.
+    r = engine.exec_run(web, ["ping", "-c", "1", "-W", "2", "cli"], timeout=10)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    # A disconnect is kept as well: the next start does not join n1 again.
+    engine.network_disconnect(n1, client)
+    engine.restart(client, timeout=1)
+    assert "eth1" not in _ifaces(engine, client)
+    assert set(engine.container_inspect(client)["NetworkSettings"]["Networks"]) == {other}
+    assert client not in engine.network_inspect(n1)["Containers"]
+
+
+def test_connect_a_stopped_container_then_start_it(engine: Engine, make: Callable[..., str],
+                                                   network: Callable[..., str]) -> None:
+    n1, other = network(), network()
+    web = make(*HTTPD, network=n1, name=f"web-{secrets.token_hex(3)}")
+    client = make(network=other, start=False)
+    fixed = str(engine.network(n1).subnet[20])
+    assert engine.network_connect(n1, client, ip=fixed) is None
+    stopped = engine.container_inspect(client)["NetworkSettings"]["Networks"]
+    assert stopped[n1]["IPAddress"] == "" and stopped[n1]["IPAMConfig"] == {"IPv4Address": fixed}
+    engine.start(client)
+    assert ip_of(engine, client, n1) == fixed
+    code, out = http_get(engine, client, engine.container(web).name)
+    assert code == 0, out
+    # ...and a stopped one can be disconnected, applied at its next start.
+    engine.stop(client, timeout=1)
+    engine.network_disconnect(n1, client)
+    engine.start(client)
+    assert set(engine.container_inspect(client)["NetworkSettings"]["Networks"]) == {other}
+
+
+def test_prune_keeps_a_network_a_stopped_container_uses(engine: Engine, make: Callable[..., str],
+                                                        network: Callable[..., str]) -> None:
+    used = network()
+    cid = make(network=used, start=False)
+    assert used not in engine.network_prune()
+    with pytest.raises(InUse, match=f"network {used} is used by container {engine.container(cid).name}"):
+        engine.network_rm(used)
+    engine.start(cid)
+    assert ip_of(engine, cid, used)
+
+
+def test_the_default_route_moves_when_its_network_goes(engine: Engine, make: Callable[..., str],
+                                                       network: Callable[..., str]) -> None:
+    n1 = network()
+    cid = make()
+    engine.network_connect(n1, cid)
+
+    def default_via() -> str:
+        out = engine.exec_run(cid, ["ip", "route"], timeout=10).stdout.decode()
+        return next((line.split()[2] for line in out.splitlines() if line.startswith("default")), "")
+
+    assert default_via() == str(engine.network("bridge").gateway)
+    engine.network_disconnect("bridge", cid)
+    assert default_via() == str(engine.network(n1).gateway)
