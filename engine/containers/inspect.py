@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from . import rootfs
 from .model import RunState, StoredConfig
@@ -43,23 +44,45 @@ def port_bindings(specs: Sequence[str]) -> dict[str, list[dict[str, str]]]:
 
 
 def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
-                     exposed: Sequence[str]) -> dict[str, Any]:
-    """``NetworkSettings``: one entry per attached network, and the published ports.
+                     exposed: Sequence[str], *, attachments: Sequence[Any] = (),
+                     cid: str = "", name: str = "",
+                     network_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``NetworkSettings``: one entry per network, and the published ports.
 
     ``endpoints`` are :class:`engine.network.Endpoint`, ``ports``
-    :class:`engine.network.PortMapping` (empty while the container is not running).
+    :class:`engine.network.PortMapping` (both empty while the container is
+    not running). ``attachments`` (:class:`engine.network.model.Attachment`)
+    are the networks it joins on start: those without an endpoint are
+    listed as Docker lists a stopped container's, with no address.
+    ``network_ids`` maps network names to ids for them.
     """
     from hashlib import sha256
+
+    from ..network.store import canonical_name
+    wanted = {canonical_name(a.network): a for a in attachments}
     nets = {}
     for ep in endpoints:
+        att = wanted.get(ep.network)
         nets[ep.network] = {
-            "IPAMConfig": None, "Links": None,
+            "IPAMConfig": {"IPv4Address": att.ip} if att is not None and att.ip else None,
+            "Links": None,
             "Aliases": [ep.container_name, *ep.aliases, ep.container_id[:12]],
             "NetworkID": ep.network_id,
             "EndpointID": sha256(f"{ep.container_id}/{ep.network_id}".encode()).hexdigest(),
             "Gateway": str(ep.gateway), "IPAddress": str(ep.ip), "IPPrefixLen": ep.prefixlen,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": ep.mac, "DriverOpts": None,
+        }
+    for net, att in wanted.items():
+        if net in nets:
+            continue
+        nets[net] = {
+            "IPAMConfig": {"IPv4Address": att.ip} if att.ip else None, "Links": None,
+            "Aliases": [name, *att.aliases, cid[:12]] if name else list(att.aliases),
+            "NetworkID": (network_ids or {}).get(net, ""), "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "", "DriverOpts": None,
         }
     published: dict[str, list[dict[str, str]] | None] = {
         (p if "/" in p else p + "/tcp"): None for p in exposed}
@@ -82,7 +105,9 @@ def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
 
 def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: MonitorFiles,
             lower_dirs: str, runtime: str, endpoints: Sequence[Any] = (),
-            ports: Sequence[Any] = (), netns_path: str = "") -> dict[str, Any]:
+            ports: Sequence[Any] = (), netns_path: str = "",
+            network_ids: Mapping[str, str] | None = None,
+            volumes_dir: Path | None = None) -> dict[str, Any]:
     """Docker's ``inspect`` JSON for a container.
 
     Args:
@@ -96,6 +121,9 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
         endpoints: its network attachments while it runs (``engine.network.Endpoint``).
         ports: its published ports while it runs (``engine.network.PortMapping``).
         netns_path: its network namespace file, if portside made one.
+        network_ids: network name -> id (for the networks it is not on right now).
+        volumes_dir: where named volumes live (``<root>/volumes``), for their
+            ``_data`` paths; without it a volume's Source is its name.
     """
     spec = cfg.spec
     upper, work, merged = rootfs.layout(files.bundle)
@@ -110,8 +138,11 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
                                                       "shared" in o or "slave" in o),
                                                      "rprivate" if m.type == "bind" else "")}
         if m.type == "volume":
+            # Docker: Name is the volume, Source the directory the container sees.
             entry["Name"] = m.source
             entry["Driver"] = "local"
+            if volumes_dir is not None:
+                entry["Source"] = str(volumes_dir / m.source / "_data")
         mounts.append(entry)
     return {
         "Id": cid,
@@ -149,7 +180,7 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
             "NetworkMode": spec.network,
             "PortBindings": port_bindings(spec.ports),
             "PublishAllPorts": spec.publish_all,
-            "RestartPolicy": {"Name": "" if policy == "no" else policy, "MaximumRetryCount": retries},
+            "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
             "AutoRemove": spec.auto_remove,
             "CapAdd": list(spec.cap_add) or None,
             "CapDrop": list(spec.cap_drop) or None,
@@ -197,6 +228,8 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
             "Labels": dict(spec.labels),
             "StopSignal": cfg.stop_signal or "SIGTERM",
         },
-        "NetworkSettings": {**network_settings(endpoints, ports, cfg.exposed_ports),
+        "NetworkSettings": {**network_settings(endpoints, ports, cfg.exposed_ports,
+                                               attachments=cfg.attachments(), cid=cid, name=name,
+                                               network_ids=network_ids),
                             "SandboxKey": netns_path},
     }
