@@ -1052,7 +1052,9 @@ class ContainersAPI(EngineBase):
         ns = netns_path(self.paths, cid)
         return inspect(cid, row["name"], cfg, st, files=self.container_files(cid), lower_dirs=lower,
                        runtime=self._rt(st).name, endpoints=eps, ports=ports,
-                       netns_path=str(ns) if eps else "")
+                       netns_path=str(ns) if eps else "",
+                       network_ids={n.name: n.id for n in netstore.list_networks(self.db)},
+                       volumes_dir=self.paths.volumes)
 
 
 # -- helpers ---------------------------------------------------------------------------
