@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -18,23 +17,19 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
 
 from .base import EngineBase
 from .containers import rootfs as rootfs_mod
-from .containers.attach import (DEFAULT_DETACH_KEYS, AttachIO, AttachSession, RawTerminal,
-                                WinchWatcher, connect, parse_detach_keys, send_resize,
-                                terminal_size)
-from .containers.changes import FileChange, LowerView
-from .containers.changes import diff as overlay_diff
-from .containers.commit import (HashingWriter, committed_config, container_runtime_config,
-                                write_layer)
-from .containers.copy import (CopyError, RootDir, archive_out, copy_in, copy_out, extract_in)
-from .containers.exec import (Exec, ExecResult, ExecSpec, build_process, check_command,
-                              detach_with_monitor, merge_exec_env, new_exec_id, prune_sessions,
-                              scratch_dir)
 from .containers.model import StoredConfig
-from .containers.users import resolve_user
 from .errors import EngineError, InvalidArgument, InvalidState, NoSuchContainer
 from .records import ContainerInfo, ImageInfo, ProcessInfo
 
+# The code of each verb (attach, exec, copy, diff, commit) is imported by the
+# verb itself, so a process that runs one verb loads only that one's code.
 if TYPE_CHECKING:
+    import socket
+
+    from .containers.attach import AttachIO
+    from .containers.changes import FileChange
+    from .containers.copy import RootDir
+    from .containers.exec import ExecResult, ExecSpec
     from .containers.monitor import MonitorFiles
     from .containers.runtime import Runtime
 
@@ -79,6 +74,7 @@ class ContainerIOAPI(EngineBase):
 
     def _live_root(self, info: ContainerInfo) -> RootDir:
         """The root of a running container as its processes see it (volumes included)."""
+        from .containers.copy import RootDir
         pid = info.state.pid
         state = self.runtime.state(info.id)
         if not pid or state is None or int(state.get("pid") or 0) != pid:
@@ -94,6 +90,7 @@ class ContainerIOAPI(EngineBase):
         lock, so a concurrent start waits) and unmounted afterwards; its
         volumes are not mounted, as with Docker.
         """
+        from .containers.copy import RootDir
         if info.status in ("running", "paused"):
             with self._live_root(info) as root:
                 yield root
@@ -118,6 +115,9 @@ class ContainerIOAPI(EngineBase):
 
     # -- exec --------------------------------------------------------------------------
     def _prepare_exec(self, ref: str, spec: ExecSpec) -> tuple[ContainerInfo, dict[str, Any]]:
+        from .containers.attach import terminal_size
+        from .containers.exec import build_process, check_command, merge_exec_env
+        from .containers.users import resolve_user
         if not spec.argv or not spec.argv[0]:
             raise InvalidArgument("exec needs a command", hint="e.g. portside exec CONTAINER sh")
         info, cfg = self._io_container(ref)
@@ -176,6 +176,9 @@ class ContainerIOAPI(EngineBase):
             CommandNotExecutable: it cannot be executed (exit 126).
             RuntimeFailure: the runtime failed otherwise.
         """
+        from .containers.attach import AttachIO
+        from .containers.exec import (Exec, ExecSpec, detach_with_monitor, new_exec_id,
+                                      prune_sessions, scratch_dir)
         spec = ExecSpec(tuple(argv), tuple(env), workdir, user, tty, interactive, detach)
         info, process = self._prepare_exec(ref, spec)
         rt = self.runtime
@@ -217,6 +220,7 @@ class ContainerIOAPI(EngineBase):
         Raises:
             The same as :meth:`exec`; RuntimeFailure also when ``timeout`` passes.
         """
+        from .containers.exec import Exec, ExecSpec, scratch_dir
         spec = ExecSpec(tuple(argv), tuple(env), workdir, user)
         info, process = self._prepare_exec(ref, spec)
         ex = Exec(self.runtime, info.id, process,
@@ -260,6 +264,9 @@ class ContainerIOAPI(EngineBase):
             InvalidArgument: malformed detach keys.
             RuntimeFailure: the monitor is gone; and whatever ``start`` raises.
         """
+        from .containers.attach import (DEFAULT_DETACH_KEYS, AttachIO, AttachSession, RawTerminal,
+                                        WinchWatcher, connect, parse_detach_keys, send_resize,
+                                        terminal_size)
         keys = parse_detach_keys(DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
         info: ContainerInfo = self.container(ref)
         files = self.container_files(info.id)
@@ -351,6 +358,7 @@ class ContainerIOAPI(EngineBase):
             NoSuchContainer: no such container.
             CopyError: the path does not exist or cannot be copied.
         """
+        from .containers.copy import copy_out
         info = self.container(ref)
         with self._container_root(info) as root:
             copy_out(root, src, dest, follow=follow, archive=archive, warn=warn)
@@ -364,6 +372,7 @@ class ContainerIOAPI(EngineBase):
             CopyError: the source is missing, the destination refuses it, or
                 the container's file system is read-only there.
         """
+        from .containers.copy import copy_in
         info = self.container(ref)
         with self._container_root(info) as root:
             copy_in(root, src, dest, follow=follow, archive=archive, warn=warn)
@@ -375,6 +384,7 @@ class ContainerIOAPI(EngineBase):
             NoSuchContainer: no such container.
             CopyError: the path does not exist or cannot be read.
         """
+        from .containers.copy import archive_out
         info = self.container(ref)
         with self._container_root(info) as root:
             archive_out(root, src, out, follow=follow)
@@ -391,6 +401,7 @@ class ContainerIOAPI(EngineBase):
             CopyError: ``dest`` is not a directory, or the stream is not a
                 tar or has hostile entries.
         """
+        from .containers.copy import extract_in
         info = self.container(ref)
         with self._container_root(info) as root:
             return extract_in(root, stream, dest, warn=warn)
@@ -412,6 +423,8 @@ class ContainerIOAPI(EngineBase):
         Raises:
             NoSuchContainer: no such container.
         """
+        from .containers.changes import LowerView
+        from .containers.changes import diff as overlay_diff
         info = self.container(ref)
         upper = rootfs_mod.layout(self.paths.container(info.id))[0]
         lower = LowerView(self.image_store.lower_dirs(info.image_id))
@@ -440,6 +453,9 @@ class ContainerIOAPI(EngineBase):
             NoSuchContainer: no such container.
             InvalidArgument: a bad ``--change`` line or repository name.
         """
+        from .containers.changes import LowerView
+        from .containers.commit import (HashingWriter, committed_config, container_runtime_config,
+                                        write_layer)
         from .images.archive import rollback_on_error
         from .images.importer import apply_changes, rfc3339
         from .images.reference import normalize_tag
@@ -532,4 +548,4 @@ class _Null:
         return None
 
 
-__all__ = ["ContainerIOAPI", "CopyError", "FileChange", "ExecResult", "AttachIO"]
+__all__ = ["ContainerIOAPI"]

@@ -7,12 +7,14 @@ import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable
 
 from .base import EngineBase
 from .errors import InvalidArgument, NoSuchImage
-from .images.store import ProgressFn
 from .records import HistoryEntry, ImageInfo
+
+if TYPE_CHECKING:
+    from .images.store import ProgressFn
 
 
 class ImagesAPI(EngineBase):

@@ -12,21 +12,20 @@ import time
 from dataclasses import fields, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from . import cgroups
 from .base import EngineBase
-from .cgroups.resources import Host, ResourceLimits, oci_resources, validate
-from .cgroups.stats import StatsSampler, StatsTarget
 from .containers import lifecycle
 from .containers.model import RunState, StoredConfig
-from .diskusage import disk_usage
-from .volumes import dir_size
 from .errors import InvalidArgument, NoSuchContainer
-from .events import EventFilter, first_seq_since, follow_events, list_events, parse_time
 from .records import ContainerInfo, ContainerStats, DiskUsage, Event, PruneReport
 
-FilterArg = Iterable[str] | Mapping[str, Iterable[str]] | EventFilter | None
+# cgroups, stats, events and disk usage are imported by the verbs that use them.
+if TYPE_CHECKING:
+    from .cgroups.stats import StatsSampler, StatsTarget
+    from .events import EventFilter
+
+    FilterArg = Iterable[str] | Mapping[str, Iterable[str]] | EventFilter | None
 
 
 class ResourcesAPI(EngineBase):
@@ -40,6 +39,7 @@ class ResourcesAPI(EngineBase):
         from its second sample on CPU % is Docker's (delta container CPU /
         delta host CPU x online CPUs x 100).
         """
+        from .cgroups.stats import StatsSampler
         return StatsSampler(self, proc=self.paths.proc)
 
     def stats(self, refs: Iterable[str] | None = None) -> list[ContainerStats]:
@@ -100,6 +100,8 @@ class ResourcesAPI(EngineBase):
         return {}
 
     def _stats_target(self, cid: str, name: str, state_json: str) -> StatsTarget:
+        from . import cgroups
+        from .cgroups.stats import StatsTarget
         st = RunState.from_json(state_json)
         row = self.db.one("SELECT config_json FROM containers WHERE id=?", (cid,))
         network = StoredConfig.from_json(row["config_json"]).spec.network if row else "none"
@@ -132,6 +134,8 @@ class ResourcesAPI(EngineBase):
             InvalidArgument: a limit Docker would refuse, or nothing to change.
             ResourceError: the kernel refused (e.g. a memory limit below current use).
         """
+        from . import cgroups
+        from .cgroups.resources import Host, ResourceLimits, oci_resources, validate
         change = ResourceLimits.from_options(**limits)
         if change.is_empty():
             raise InvalidArgument("nothing to update", hint="give at least one limit, e.g. --memory 256m")
@@ -171,6 +175,7 @@ class ResourcesAPI(EngineBase):
         Raises:
             NoSuchContainer: nothing matches ``ref``.
         """
+        from . import cgroups
         info = self._resource_container(ref)
         cg = cgroups.container_cgroup(self.paths, info.id)
         return cg.limits() if cg.exists() else {}
@@ -251,6 +256,7 @@ class ResourcesAPI(EngineBase):
         Raises:
             InvalidArgument: a bad time or filter.
         """
+        from .events import list_events
         return list_events(self.db, since=since, until=until, filters=filters)
 
     def follow_events(self, since_seq: int | None = None, *,
@@ -273,6 +279,7 @@ class ResourcesAPI(EngineBase):
         Raises:
             InvalidArgument: a bad time or filter.
         """
+        from .events import EventFilter, first_seq_since, follow_events, parse_time
         flt = EventFilter.parse(filters)
         if since is not None and since_seq is None:
             since_seq = first_seq_since(self.db, parse_time(since))
@@ -281,6 +288,7 @@ class ResourcesAPI(EngineBase):
     # -- disk ----------------------------------------------------------------------------
     def system_df(self) -> DiskUsage:
         """Disk used by images, containers and volumes, and how much a prune frees."""
+        from .diskusage import disk_usage
         return disk_usage(self.db, self.paths, self.image_store)
 
     def system_prune(self, *, all: bool = False, volumes: bool = False) -> PruneReport:
@@ -293,6 +301,7 @@ class ResourcesAPI(EngineBase):
         Returns:
             What was removed and the bytes freed.
         """
+        from .volumes import dir_size
         api: Any = self
         sizes = {r["id"]: dir_size(self.paths.container(r["id"]) / "upper") for r in self.db.query(
             "SELECT id FROM containers WHERE status IN ('created', 'exited')")}

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from datetime import timezone
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .base import EngineBase
 from .records import VolumeInfo
-from .volumes import VolumeStore
+
+if TYPE_CHECKING:
+    from .volumes import VolumeStore
 
 
 class VolumesAPI(EngineBase):
@@ -19,6 +21,7 @@ class VolumesAPI(EngineBase):
 
     @cached_property
     def volume_store(self) -> VolumeStore:
+        from .volumes import VolumeStore    # only the verbs that use volumes load it
         return VolumeStore(self.db, self.paths)
 
     def volume_create(self, name: str | None = None, *, labels: Mapping[str, str] | None = None,

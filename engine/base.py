@@ -4,11 +4,14 @@ from __future__ import annotations
 import errno
 import os
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .errors import NeedsRoot
-from .images.store import ImageStore
 from .paths import Paths
 from .state import FileLock, StateError, Store
+
+if TYPE_CHECKING:
+    from .images.store import ImageStore
 
 
 class EngineBase:
@@ -43,6 +46,7 @@ class EngineBase:
 
     @cached_property
     def image_store(self) -> ImageStore:
+        from .images.store import ImageStore    # verbs that never touch images skip it
         return ImageStore(self.db, self.paths)
 
     def lock(self, name: str) -> FileLock:

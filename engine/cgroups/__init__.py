@@ -47,14 +47,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ResourceError
 from ..paths import Paths
 from .base import Cgroup, CgroupStats
 from .detect import CgroupLayout, detect_layout
 from .resources import Host, ResourceLimits, oci_resources, parse_size, validate
-from .v1 import V1Cgroup
-from .v2 import V2Cgroup
+
+if TYPE_CHECKING:
+    from .v1 import V1Cgroup
+    from .v2 import V2Cgroup
 
 CGROUP_PARENT = "/portside"
 
@@ -81,8 +84,10 @@ def open_cgroup(lay: CgroupLayout, path: str) -> Cgroup:
         ResourceError: no cgroup hierarchy is mounted.
     """
     if lay.version == 1:
+        from .v1 import V1Cgroup     # only the host's own version is loaded
         return V1Cgroup(lay.v1, path)
     if lay.version == 2 and lay.unified is not None:
+        from .v2 import V2Cgroup
         return V2Cgroup(lay.unified, path)
     raise ResourceError("no cgroup hierarchy is mounted under /sys/fs/cgroup",
                         hint="mount cgroup2 (or the v1 controllers) there")
@@ -101,6 +106,17 @@ def oom_killed(paths: Paths, container_id: str) -> bool:
     """
     cg = container_cgroup(paths, container_id)
     return cg.exists() and cg.oom_kills() > 0
+
+
+def __getattr__(name: str) -> Any:
+    """``V1Cgroup`` and ``V2Cgroup``, imported when first asked for (PEP 562)."""
+    if name == "V1Cgroup":
+        from .v1 import V1Cgroup
+        return V1Cgroup
+    if name == "V2Cgroup":
+        from .v2 import V2Cgroup
+        return V2Cgroup
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
-from .copy import CopyError
 
 
 def mkdir_in_root(root: Any, path: str) -> None:
     """Create ``path`` (and parents) inside a container root, never leaving it."""
+    from .copy import CopyError      # loaded by whoever opened ``root``
     parts = [p for p in path.split("/") if p and p != "."]
     for i in range(1, len(parts) + 1):
         sub = "/" + "/".join(parts[:i])
@@ -40,6 +40,7 @@ def copy_up(root: Any, dest: str, data: Path) -> None:
     symlink out of it); symlinks are copied as links, devices and FIFOs are
     skipped, owners, modes and times are kept.
     """
+    from .copy import CopyError
     try:
         if any(os.scandir(data)):
             return

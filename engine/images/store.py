@@ -9,7 +9,6 @@ last image that uses it.
 from __future__ import annotations
 
 import builtins  # ImageStore.list shadows the builtin in annotations after it
-import gzip
 import hashlib
 import io
 import json
@@ -99,6 +98,7 @@ def decompressed(f: BinaryIO) -> BinaryIO:
     buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, CHUNK)  # type: ignore[arg-type, type-var]
     head = buffered.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
+        import gzip       # only gzip layers need it
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     if head == b"\x28\xb5\x2f\xfd":
         import zstandard  # imported lazily: only zstd layers need it

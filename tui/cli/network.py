@@ -39,18 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("networks", nargs="+")
     p.set_defaults(func=cmd_rm)
 
-    p = nsub.add_parser("prune", help="Remove networks no running container uses")
+    p = nsub.add_parser("prune", help="Remove networks no container uses")
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_prune)
 
-    p = nsub.add_parser("connect", help="Connect a running container to a network")
+    p = nsub.add_parser("connect",
+                        help="Connect a container to a network (a stopped one joins at its next start)")
     p.add_argument("network")
     p.add_argument("container")
     p.add_argument("--ip", help="IPv4 address on that network")
     p.add_argument("--alias", action="append", default=[], help="another name for the container there")
     p.set_defaults(func=cmd_connect)
 
-    p = nsub.add_parser("disconnect", help="Disconnect a running container from a network")
+    p = nsub.add_parser("disconnect", help="Disconnect a container from a network (for good)")
     p.add_argument("network")
     p.add_argument("container")
     p.add_argument("-f", "--force", action="store_true", help="accepted for Docker compatibility")
@@ -121,7 +122,7 @@ def cmd_rm(engine: Engine, a: argparse.Namespace) -> int:
 
 def cmd_prune(engine: Engine, a: argparse.Namespace) -> int:
     if not a.force and not confirm("WARNING! This will remove all networks not used by at least "
-                                   "one running container.\nAre you sure you want to continue? [y/N] "):
+                                   "one container.\nAre you sure you want to continue? [y/N] "):
         return 0
     removed = engine.network_prune()
     if removed:
