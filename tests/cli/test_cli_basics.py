@@ -35,6 +35,54 @@ def test_cli_path_never_imports_textual(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
 
 
+# Code no listing verb runs: the front end, the kernel and archive libraries,
+# and the engine's code for other verbs (cp, exec, diff, commit, load/save/pull,
+# stats, events, df). Each verb imports these itself when it needs them.
+_NEVER_FOR_LISTING = (
+    "textual", "rich", "pyroute2", "zstandard", "tarfile", "gzip",
+    "engine.containers.copy", "engine.containers.exec", "engine.containers.pty",
+    "engine.containers.attach", "engine.containers.changes", "engine.containers.commit",
+    "engine.containers.logs", "engine.images.archive", "engine.images.registry",
+    "engine.images.importer", "engine.images.extract", "engine.images.bootstrap",
+    "engine.cgroups", "engine.cgroups.stats", "engine.events", "engine.diskusage",
+)
+# --version and --help need no engine at all: no database, no containers code.
+_NEVER_FOR_VERSION = _NEVER_FOR_LISTING + (
+    "engine.api", "engine.base", "engine.state", "sqlite3", "engine.containers",
+    "engine.images", "engine.network", "engine.volumes", "humanize",
+)
+
+
+def _modules_after(args: list[str]) -> tuple[int, set[str]]:
+    """Run the CLI on ``args`` in a fresh interpreter; its exit code and the modules it imported."""
+    code = ("import json, sys; from tui.__main__ import main\n"
+            "try:\n    rc = main(json.loads(sys.argv[1]))\n"
+            "except SystemExit as e:\n    rc = e.code\n"
+            "sys.stderr.write(json.dumps(sorted(sys.modules)))\nsys.exit(rc)")
+    import json
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True,
+                       text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    return r.returncode, set(json.loads(r.stderr.splitlines()[-1]))
+
+
+def test_version_and_help_load_no_engine_code() -> None:
+    for args in (["--version"], ["--help"], ["ps", "--help"]):
+        rc, mods = _modules_after(args)
+        assert rc == 0, args
+        assert "engine.records" in mods          # the check itself sees imports
+        assert not mods & set(_NEVER_FOR_VERSION), (args, sorted(mods & set(_NEVER_FOR_VERSION)))
+
+
+def test_listing_verbs_load_only_what_they_use(tmp_path: Path) -> None:
+    for args in (["ps", "-a"], ["images"], ["volume", "ls"]):
+        rc, mods = _modules_after([f"--root={tmp_path}", *args])
+        assert rc == 0, args
+        assert "engine.api" in mods
+        assert not mods & set(_NEVER_FOR_LISTING), (args, sorted(mods & set(_NEVER_FOR_LISTING)))
+    rc, mods = _modules_after([f"--root={tmp_path}", "ps"])
+    assert "engine.images.store" not in mods and "engine.volumes" not in mods
+
+
 def test_engine_error_is_a_message_and_exit_125(tmp_path: Path) -> None:
     r = portside("image", "inspect", "nope:latest", root=tmp_path)
     assert r.returncode == 125

@@ -11,11 +11,13 @@ import errno
 import importlib
 import os
 import sys
-import traceback
 from types import ModuleType
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from engine import Engine, EngineError, __version__
+from engine import EngineError, __version__
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 # Verb modules, in the order their verbs appear in --help. Each has
 # ``register(subparsers)``.
@@ -60,6 +62,7 @@ def make_engine(args: argparse.Namespace) -> Engine:
         # The engine reads its runtime choice from the environment, so the
         # monitor's exit hook (a separate portside process) sees it too.
         os.environ["PORTSIDE_RUNTIME"] = args.runtime
+    from engine import Engine     # the whole engine, only for a verb that uses it
     return Engine(args.root, args.run_dir)
 
 
@@ -119,6 +122,7 @@ def _os_hint(err: OSError) -> str:
 
 def _debug_traceback() -> None:
     if os.environ.get("PORTSIDE_DEBUG", "") not in ("", "0"):
+        import traceback
         traceback.print_exc()
 
 

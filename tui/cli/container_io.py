@@ -8,10 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from engine import Engine, InvalidArgument, ProcessInfo
+from engine import InvalidArgument, ProcessInfo
 
 from .output import table
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

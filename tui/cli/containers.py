@@ -13,15 +13,18 @@ import json
 import signal
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from engine import (ContainerInfo, ContainerSpec, Engine, EngineError, InvalidArgument,
-                    NoSuchContainer, NoSuchImage)
+from engine import (ContainerInfo, ContainerSpec, EngineError, InvalidArgument, NoSuchContainer,
+                    NoSuchImage)
 
 from .common import confirm, group_help
 from .output import human_size, print_json, table
 from .output import print_inspect, render_template as _template
 from .stats import add_resource_flags, resource_spec_fields
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 PS_HEADERS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from engine import Engine, InvalidArgument, Progress
+from engine import InvalidArgument, Progress
 
 from .common import confirm, group_help
 from .output import format_records, human_ago, human_size, print_inspect, table
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

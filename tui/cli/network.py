@@ -3,15 +3,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from engine import Engine, EngineError, InvalidArgument
+from engine import EngineError, InvalidArgument
 
 from .common import confirm, group_help
 from .output import print_json, table
 
+if TYPE_CHECKING:
+    from engine import Engine
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    network = sub.add_parser("network", help="Manage networks")
+    network = sub.add_parser(
+        "network", help="Manage networks",
+        epilog="Containers join the default bridge network (portside; 'bridge' names it too) "
+               "unless run with --network. Its subnet is a free /24 of 10.89.0.0/16, or "
+               "$PORTSIDE_DEFAULT_SUBNET (e.g. 10.200.0.0/24) if set when the root's default "
+               "network is first made; later changes of the variable do not move it.")
     nsub = network.add_subparsers(dest="network_verb", metavar="COMMAND", parser_class=type(network))
 
     p = nsub.add_parser("create", help="Create a bridge network")

@@ -7,8 +7,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-import humanize
-
 from engine import InvalidArgument
 
 
@@ -28,6 +26,7 @@ def human_ago(t: datetime | None, now: datetime | None = None) -> str:
     """``3 minutes ago``; ``N/A`` for an unknown time."""
     if t is None:
         return "N/A"
+    import humanize                # only the verbs that print a time load it
     now = now or datetime.now(timezone.utc)
     return humanize.naturaltime(now - t)
 

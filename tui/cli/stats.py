@@ -10,13 +10,16 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from engine import Engine, EngineError, InvalidArgument
+from engine import EngineError, InvalidArgument
 from engine.records import ContainerStats, DiskUsage, Event, UsageSummary
 
 from .common import confirm, group_help
 from .output import format_records, human_ago, table
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 STATS_HEADERS = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
                  "BLOCK I/O", "PIDS")

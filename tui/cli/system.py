@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-
-from engine import Engine
+from typing import TYPE_CHECKING
 
 from .common import confirm, group_help
 from .output import print_json
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

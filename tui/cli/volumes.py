@@ -4,11 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from engine import Engine, EngineError, InvalidArgument, NoSuchVolume
+from engine import EngineError, InvalidArgument, NoSuchVolume
 
 from .images import confirm
 from .output import human_size, print_json, table
+
+if TYPE_CHECKING:
+    from engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
