@@ -374,7 +374,8 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> NetworkInfo:
                                    f"{clash[1]} on {clash[0]}",
                                    hint=f"remove network {net.name} and create it with another "
                                         "--subnet" if not net.is_default else
-                                        f"change the setting {ipam.SETTING_DEFAULT_SUBNET}")
+                                        "free that subnet, or run portside system reset with "
+                                        f"{ipam.ENV_DEFAULT_SUBNET} set to another")
             pool_text = None if net.is_default else ctx.db.get_setting(ipam.SETTING_POOL)
             pool = ipam.parse_subnet(pool_text or str(ipam.DEFAULT_POOL))
             others = [s for _o, s in store.used_subnets(ctx.db, exclude_id=net.id)]

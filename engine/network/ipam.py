@@ -28,6 +28,8 @@ AUTO_PREFIX = 24
 _OTHER_ENGINES = (IPv4Network("172.17.0.0/16"), IPv4Network("10.88.0.0/16"))
 
 SETTING_DEFAULT_SUBNET = "network.default_subnet"
+ENV_DEFAULT_SUBNET = "PORTSIDE_DEFAULT_SUBNET"
+"""Read when a root's default network is first made (like podman's ``default_subnet``)."""
 SETTING_POOL = "network.pool"
 
 

@@ -6,6 +6,7 @@ they join its transaction (with the IP allocation and the event).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -65,20 +66,32 @@ def canonical_name(name: str) -> str:
 def ensure_default(ctx: NetContext) -> NetworkInfo:
     """The default network, created in the database on first use.
 
-    Its subnet is the setting ``network.default_subnet`` if set, else the
-    first /24 of 10.89.0.0/16 (10.89.0.0/24 on a quiet host) that overlaps
-    no route or address of this host (other roots' bridges among them),
-    chosen under the host-wide lock. The bridge itself appears when a
-    container first uses it; if another root's bridge took the subnet
-    meanwhile, an auto-chosen subnet moves then (see ``attach``).
+    Its subnet is the root's setting ``network.default_subnet`` if set,
+    else ``$PORTSIDE_DEFAULT_SUBNET`` (then kept as that setting, so the
+    variable only matters when the network is made), else the first /24 of
+    10.89.0.0/16 (10.89.0.0/24 on a quiet host) that overlaps no route or
+    address of this host (other roots' bridges among them), chosen under
+    the host-wide lock. The bridge itself appears when a container first
+    uses it; if another root's bridge took the subnet meanwhile, an
+    auto-chosen subnet moves then (see ``attach``); a configured one does not.
 
     Raises:
+        InvalidArgument: ``$PORTSIDE_DEFAULT_SUBNET`` is not a usable subnet.
         NetworkError: the configured subnet clashes, or the pool is full.
     """
     row = ctx.db.one("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,))
     if row is not None:
         return _network(row)
     configured = ctx.db.get_setting(ipam.SETTING_DEFAULT_SUBNET)
+    source = f"setting {ipam.SETTING_DEFAULT_SUBNET}"
+    from_env = not configured and bool(os.environ.get(ipam.ENV_DEFAULT_SUBNET, "").strip())
+    if from_env:
+        configured = os.environ[ipam.ENV_DEFAULT_SUBNET].strip()
+        source = ipam.ENV_DEFAULT_SUBNET
+        try:
+            ipam.parse_subnet(configured)
+        except InvalidArgument as err:
+            raise InvalidArgument(f"{ipam.ENV_DEFAULT_SUBNET}: {err.message}", hint=err.hint) from err
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         with ctx.db.tx() as c:
             row = c.execute("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,)).fetchone()
@@ -90,9 +103,12 @@ def ensure_default(ctx: NetContext) -> NetworkInfo:
                 try:
                     ipam.check_overlap(subnet, taken)
                 except InvalidArgument as err:
-                    raise NetworkError(f"the default network's subnet (setting "
-                                       f"{ipam.SETTING_DEFAULT_SUBNET}) {err}",
-                                       hint="change the setting to a free subnet") from err
+                    raise NetworkError(f"the default network's subnet ({source}): {err.message}",
+                                       hint=f"set {ipam.ENV_DEFAULT_SUBNET} to a free subnet"
+                                       if from_env else "change the setting to a free subnet") from err
+                if from_env:
+                    c.execute("INSERT INTO settings(key, value) VALUES (?, ?)",
+                              (ipam.SETTING_DEFAULT_SUBNET, str(subnet)))
             else:
                 subnet = ipam.pick_subnet(ipam.DEFAULT_POOL, [s for _o, s in taken])
             info = insert_network(c, ctx.paths, DEFAULT_NETWORK, subnet,

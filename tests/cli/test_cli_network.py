@@ -57,3 +57,25 @@ def test_prune_asks_first_unless_forced(tmp_path: Path) -> None:
 def test_port_of_unknown_container(tmp_path: Path) -> None:
     r = portside("port", "nope", root=tmp_path)
     assert r.returncode == 125 and "no such container: nope" in r.stderr
+
+
+def test_default_subnet_from_the_environment(tmp_path: Path) -> None:
+    env = {"PORTSIDE_DEFAULT_SUBNET": "10.214.50.0/24"}
+    r = portside("network", "inspect", "bridge", root=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    ipam = json.loads(r.stdout)[0]["IPAM"]["Config"][0]
+    assert ipam == {"Subnet": "10.214.50.0/24", "Gateway": "10.214.50.1"}
+    # Read when the default network is made: a later value does not move it.
+    r = portside("network", "inspect", "bridge", root=tmp_path,
+                 env={"PORTSIDE_DEFAULT_SUBNET": "10.214.51.0/24"})
+    assert json.loads(r.stdout)[0]["IPAM"]["Config"][0]["Subnet"] == "10.214.50.0/24"
+    assert "PORTSIDE_DEFAULT_SUBNET" in portside("network", "--help").stdout
+
+
+def test_a_bad_default_subnet_in_the_environment_is_one_line(tmp_path: Path) -> None:
+    r = portside("network", "ls", root=tmp_path, env={"PORTSIDE_DEFAULT_SUBNET": "10.214.52.1/24"})
+    assert r.returncode == 125 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("Error: PORTSIDE_DEFAULT_SUBNET: invalid subnet '10.214.52.1/24': "
+                                "host bits are set or no prefix (did you mean 10.214.52.0/24?)")
+    r = portside("network", "ls", root=tmp_path)                 # nothing was made: auto now
+    assert r.returncode == 0 and "portside" in r.stdout

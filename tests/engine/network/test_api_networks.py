@@ -6,7 +6,7 @@ from ipaddress import IPv4Network
 import pytest
 
 from engine import Engine
-from engine.errors import InUse, InvalidArgument, NameConflict, NoSuchNetwork
+from engine.errors import InUse, InvalidArgument, NameConflict, NetworkError, NoSuchNetwork
 from engine.network import prepare
 from engine.records import ContainerSpec
 from tests.engine.network.fakes import FakeDataplane, add_container
@@ -98,3 +98,18 @@ def test_container_ports(net_engine: Engine) -> None:
             ContainerSpec(image="x", network="portside", ports=("127.0.0.1::80", "127.0.0.1:18090:53/udp")))
     got = {(m.container_port, m.protocol, m.host_ip) for m in net_engine.container_ports("web")}
     assert got == {(80, "tcp", "127.0.0.1"), (53, "udp", "127.0.0.1")}
+
+
+def test_default_subnet_from_the_environment_is_kept(net_engine: Engine, dp: FakeDataplane,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTSIDE_DEFAULT_SUBNET", "10.124.0.0/24")
+    dp.routes = [("eth0", IPv4Network("10.124.0.0/16"))]
+    with pytest.raises(NetworkError, match=r"PORTSIDE_DEFAULT_SUBNET\): subnet 10.124.0.0/24 "
+                                           r"overlaps 10.124.0.0/16 used by host interface eth0"):
+        net_engine.networks()
+    dp.routes = []
+    assert str(net_engine.network("bridge").subnet) == "10.124.0.0/24"
+    assert net_engine.db.get_setting("network.default_subnet") == "10.124.0.0/24"
+    # Chosen by the user, so it is never moved when the host takes it later.
+    from engine.network import store
+    assert not store.auto_subnet(net_engine.db, net_engine.network("bridge"))
