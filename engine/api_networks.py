@@ -39,7 +39,7 @@ class NetworksAPI(EngineBase):
 
         Args:
             filters: ``name=<glob or substring>``, ``id=<prefix>``, ``label=<key>[=<value>]``,
-                ``driver=bridge``, ``dangling=true|false`` (no container attached).
+                ``driver=bridge``, ``dangling=true|false`` (no container uses it, running or not).
 
         Raises:
             InvalidArgument: an unknown or malformed filter.
@@ -328,9 +328,9 @@ class NetworksAPI(EngineBase):
         if key == "dangling":
             if value not in ("true", "false", "1", "0"):
                 raise InvalidArgument(f"bad dangling filter {value!r}", hint="use dangling=true or false")
-            used = {e.network_id for e in store.endpoints(self.db)}
             want = value in ("true", "1")
-            return [n for n in nets if (n.id not in used) == want]
+            # Like Docker, the predefined network never counts as dangling.
+            return [n for n in nets if (not n.is_default and not self._network_users(n)) == want]
         raise InvalidArgument(f"unknown network filter {key!r}",
                               hint="use name=, id=, label=, driver= or dangling=")
 

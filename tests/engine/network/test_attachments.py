@@ -138,3 +138,11 @@ def test_disconnecting_another_network_keeps_the_route(net_engine: Engine, dp: F
     net_engine.network_disconnect("app", "web")
     assert dp.route_via[netns_path(net_engine.paths, A)] == IPv4Address("10.89.0.1")
     assert "set_default_route" not in dp.names()
+
+
+def test_dangling_means_no_container_uses_it(net_engine: Engine) -> None:
+    for name in ("used", "idle"):
+        net_engine.network_create(name)
+    add_container(net_engine, A, "c1", status="created", network="used")
+    assert [n.name for n in net_engine.networks(filters=["dangling=true"])] == ["idle"]
+    assert [n.name for n in net_engine.networks(filters=["dangling=false"])] == ["portside", "used"]
