@@ -10,7 +10,7 @@ The hooks the container lifecycle calls
 :class:`engine.Engine` itself. Take the container's own lock first; these
 hooks take the ``network`` lock inside it (never the other way round).
 
-``prepare(ctx, container_id, name, spec, *, exposed_ports=(), aliases=(), ip=None) -> NetworkSetup``
+``prepare(ctx, container_id, name, spec, *, exposed_ports=(), aliases=(), ip=None, attachments=None) -> NetworkSetup``
     Call on every start, after the container's directory
     (``paths.container(id)``) exists and before the runtime creates the
     container. ``spec`` is the :class:`~engine.records.ContainerSpec`
@@ -68,8 +68,16 @@ hooks take the ``network`` lock inside it (never the other way round).
     on user-defined networks by container name, ``--network-alias`` and
     short id; on the default network a container only knows itself.
 
-``connect``/``disconnect`` (running containers) are used by
-:class:`engine.api_networks.NetworksAPI`.
+    ``attachments`` are the container's stored networks
+    (``StoredConfig.attachments()``: its ``--network``, then what
+    ``network connect``/``disconnect`` changed): every start joins them all,
+    ``eth0`` first (it carries the published ports), one more ``ethN`` each;
+    an empty list leaves a namespace with only ``lo``.
+
+``connect``/``disconnect`` (running containers) and ``check_attachment``
+(a stopped one, joined at its next start) are used by
+:class:`engine.api_networks.NetworksAPI`, which keeps the attachments in
+the container's config.
 
 ``check(ctx, container_id, spec, *, exposed_ports=()) -> warnings``
     Call in ``create``: refuses what ``prepare`` would refuse up front
