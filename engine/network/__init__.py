@@ -44,6 +44,12 @@ hooks take the ``network`` lock inside it (never the other way round).
     - ``setup.ports`` are the published ports (``portside port``,
       ``inspect``); ``setup.warnings`` are for the user.
 
+    ``attachments`` are the container's stored networks
+    (``StoredConfig.attachments()``: its ``--network``, then what
+    ``network connect``/``disconnect`` changed): every start joins them all,
+    ``eth0`` first (it carries the published ports), one more ``ethN`` each;
+    an empty list leaves a namespace with only ``lo``.
+
     If starting fails after ``prepare``, call ``teardown``.
 
 ``teardown(ctx, container_id)``
@@ -67,12 +73,6 @@ hooks take the ``network`` lock inside it (never the other way round).
     files now. Names resolve through /etc/hosts only (no DNS daemon):
     on user-defined networks by container name, ``--network-alias`` and
     short id; on the default network a container only knows itself.
-
-    ``attachments`` are the container's stored networks
-    (``StoredConfig.attachments()``: its ``--network``, then what
-    ``network connect``/``disconnect`` changed): every start joins them all,
-    ``eth0`` first (it carries the published ports), one more ``ethN`` each;
-    an empty list leaves a namespace with only ``lo``.
 
 ``connect``/``disconnect`` (running containers) and ``check_attachment``
 (a stopped one, joined at its next start) are used by
