@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -34,6 +35,7 @@ from .screens.main import MainScreen
 from .screens.palette import PortsideCommands
 
 Done = Callable[[Any], None]
+HOLD_REFRESHES = 5   # refreshes a key waits for a new screen to focus a widget
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -63,6 +65,9 @@ class PortsideApp(App[int]):
         self.watch_interval = watch_interval
         self.mouse_capture = self.config.mouse
         self._done: dict[Worker[Any], Done | None] = {}
+        self._held_keys: list[events.Key] = []    # see on_event
+        self._key_busy = False
+        self._hold_tries = 0
         self.set_keymap(self.config.keymap)
 
     # -- lifecycle -------------------------------------------------------------
@@ -83,6 +88,46 @@ class PortsideApp(App[int]):
         if not self.mouse_capture:
             self.call_after_refresh(self._apply_mouse)
         self.set_timer(1.0, _calm_the_collector)
+
+    # -- keys typed in a burst ----------------------------------------------------
+    # Textual hands each key to the widget focused when the app dequeues it,
+    # and runs its binding only once it has bubbled back up, so a burst (a
+    # paste over ssh, ``tmux send-keys``) was handed to the list before ``/``
+    # had moved the focus to the filter, and lost. Here a key is handed out
+    # only when the one before it is done: it has gone up through every
+    # ancestor of its widget to the app, and what its action queued on the
+    # app (a deferred focus) has run. Keys meant for a screen that is still
+    # mounting wait (a few refreshes) for it to focus something.
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._held_keys.append(event)
+            if not self._key_busy:
+                await self._next_key()
+            return
+        await super().on_event(event)
+
+    async def _next_key(self) -> None:
+        if not self._held_keys:
+            self._key_busy = False
+            return
+        self._key_busy = True
+        if self.focused is None and self._hold_tries < HOLD_REFRESHES \
+                and len(self.screen_stack) > 1:
+            self._hold_tries += 1
+            self.call_after_refresh(self._next_key)
+            return
+        self._hold_tries = 0
+        key = self._held_keys.pop(0)
+        target = self.focused or self.screen
+        await super().on_event(key)
+        if not (key.is_forwarded and target.call_later(self._key_hop, target)):
+            self.call_later(self._next_key)       # a priority binding took it
+
+    def _key_hop(self, node: Any) -> None:
+        """Runs on ``node`` after it handled the key; next, its parent."""
+        parent = None if node is self else node._parent
+        if parent is None or not parent.call_later(self._key_hop, parent):
+            self.call_later(self._next_key)
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen()

@@ -60,3 +60,17 @@ async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -
             raise AssertionError(f"condition not met in time; screen {app.screen!r}, "
                                  f"notifications {notes}")
         await pilot.pause(0.05)
+
+
+def burst(app: Any, text: str) -> None:
+    """Type ``text`` the way a paste or ``tmux send-keys`` does: in one go.
+
+    The characters go through Textual's own terminal parser and driver, as
+    from a real terminal, with no pause between keys (``pilot.press`` waits
+    for the app to go idle after each key, so it cannot show what a burst
+    does). ``\\r`` is enter; no escape sequences.
+    """
+    from textual._xterm_parser import XTermParser
+    assert "\x1b" not in text
+    for event in XTermParser().feed(text):
+        app._driver.process_message(event)

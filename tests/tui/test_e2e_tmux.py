@@ -37,6 +37,10 @@ class Tmux:
             self._run("send-keys", "-t", "t", k)
             time.sleep(0.15)
 
+    def burst(self, *keys: str) -> None:
+        """All of ``keys`` in one send-keys: one write, as a paste over ssh arrives."""
+        self._run("send-keys", "-t", "t", *keys)
+
     def screen(self) -> str:
         return self._run("capture-pane", "-p", "-t", "t")
 
@@ -70,8 +74,12 @@ def test_portside_in_a_terminal(images_engine: Engine, tmux: Tmux, tmp_path: Pat
     tmux.keys("2")
     screen = tmux.wait(lambda s: "alpine:3.19" in s and "hello:1" in s)
     assert "REPOSITORY:TAG" in screen
-    tmux.keys("/", "a", "l", "p")
-    tmux.wait(lambda s: "alpine:3.19" in s and "hello:1" not in s.split("────")[0])
+    # One burst: / and the filter text (p is the list's pull key), enter,
+    # then t, the list's tag key, for the one row left.
+    tmux.burst("/", "a", "l", "p", "i", "n", "e", "Enter", "t")
+    tmux.wait(lambda s: "Tag alpine:3.19 as" in s)
+    tmux.keys("Escape")
+    tmux.wait(lambda s: "Tag alpine" not in s and "hello:1" not in s.split("────")[0])
     tmux.keys("Escape")
     tmux.wait(lambda s: "hello:1" in s.split("────")[0])
     tmux.keys("?")

@@ -1,12 +1,11 @@
 """The list pane: view tabs, one table per kind of object, and the ``/`` filter."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import ContentSwitcher, Input, Static, Tab, Tabs
 
 from .containers_table import ContainersTable
@@ -32,26 +31,31 @@ class ViewTabs(Tabs):
 
 
 class FilterInput(Input):
-    """``/``: filter the current list as you type; esc clears, enter keeps."""
+    """``/``: filter the current list as you type; esc clears, enter keeps.
+
+    Leaving moves the focus back to the list at once (``leave``), not by a
+    message: the keys after ``enter`` in one burst are list keys.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "clear", "Clear filter", id="filter.clear"),
         Binding("down", "done", "To list", show=False, id="filter.done"),
     ]
 
-    class Done(Message):
-        """Go back to the list (keeping the filter unless ``cleared``)."""
-
-        def __init__(self, cleared: bool) -> None:
-            super().__init__()
-            self.cleared = cleared
+    def __init__(self, leave: Callable[[bool], None], **kwargs: Any) -> None:
+        """``leave(cleared)`` goes back to the list (dropping the filter if ``cleared``)."""
+        super().__init__(**kwargs)
+        self._leave = leave
 
     def action_clear(self) -> None:
         self.value = ""
-        self.post_message(self.Done(True))
+        self._leave(True)
 
     def action_done(self) -> None:
-        self.post_message(self.Done(False))
+        self._leave(False)
+
+    async def action_submit(self) -> None:
+        self._leave(not self.value)
 
 
 class ListPane(Vertical):
@@ -79,8 +83,8 @@ class ListPane(Vertical):
                 else:
                     yield Static(f"{label} are not available: this engine has no "
                                  f"{view}() API yet.", id=view, classes="placeholder")
-        yield FilterInput(placeholder="filter: words match name, image, status, labels…",
-                          id="filter", compact=True)
+        yield FilterInput(self._back_to_table, id="filter", compact=True,
+                          placeholder="filter: words match name, image, status, labels…")
 
     # -- views -----------------------------------------------------------------------
     @property
@@ -119,10 +123,7 @@ class ListPane(Vertical):
         if self.table() is None:
             return
         self.add_class("-filtering")
-        # Focus now, not after a refresh (``focus()`` defers): keys that
-        # arrive in the same burst as ``/`` (a paste, typing over a slow ssh
-        # link) belong to the filter, not to the list's single-key actions.
-        self.screen.set_focus(self.query_one(FilterInput))
+        self.query_one(FilterInput).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):
@@ -130,15 +131,6 @@ class ListPane(Vertical):
             table = self.table()
             if table is not None:
                 table.set_filter(event.value.strip())
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if isinstance(event.input, FilterInput):
-            event.stop()
-            self._back_to_table(cleared=not event.value)
-
-    def on_filter_input_done(self, event: FilterInput.Done) -> None:
-        event.stop()
-        self._back_to_table(event.cleared)
 
     def _back_to_table(self, cleared: bool) -> None:
         if cleared:

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -51,17 +51,25 @@ def _cancelled_yielding() -> bool:
 
 
 class LogInput(Input):
-    """The pane's one input line: search, filter, time or file name."""
+    """The pane's one input line: search, filter, time or file name.
+
+    ``answer(value)`` (None: cancelled) is called, not messaged, so the
+    focus is back on the lines before the next key of a burst.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", show=False, id="logs.input_cancel"),
     ]
 
-    class Cancelled(Message):
-        pass
+    def __init__(self, answer: Callable[[str | None], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._answer = answer
 
     def action_cancel(self) -> None:
-        self.post_message(self.Cancelled())
+        self._answer(None)
+
+    async def action_submit(self) -> None:
+        self._answer(self.value)
 
 
 PROMPTS = {
@@ -114,8 +122,8 @@ class LogPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="log-status", markup=False)
-        yield LogView(id=f"{self.id}-lines" if self.id else None)
-        yield LogInput(classes="log-input", compact=True)
+        yield LogView(id=f"{self.id}-lines" if self.id else None, ask=self.ask)
+        yield LogInput(self._answered, classes="log-input", compact=True)
 
     @property
     def view(self) -> LogView:
@@ -566,11 +574,12 @@ class LogPane(Vertical):
         self.add_class("-asking")
         inp.focus()
 
-    @on(Input.Submitted, "LogInput")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        value = event.value.strip()
+    def _answered(self, answer: str | None) -> None:
+        """The input line was submitted (``answer``) or cancelled (None)."""
         self._close_input()
+        value = (answer or "").strip()
+        if answer is None:
+            return
         if self.mode == "search":
             self.set_search(value)
         elif self.mode == "filter":
@@ -579,11 +588,6 @@ class LogPane(Vertical):
             self.jump_to_time(value)
         elif self.mode == "save" and value:
             self.save(value)
-
-    @on(LogInput.Cancelled)
-    def _cancelled_input(self, event: LogInput.Cancelled) -> None:
-        event.stop()
-        self._close_input()
 
     def _close_input(self) -> None:
         self.remove_class("-asking")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -72,8 +72,15 @@ class LogView(ScrollView, can_focus=True):
             super().__init__()
             self.forward = forward
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None,
+                 ask: Callable[[str], None] | None = None) -> None:
+        """``ask(mode)`` opens the pane's input line for search, filter, time or save.
+
+        A call, not a message: the input must have the focus before the
+        next key of a burst is handled (see ``PortsideApp.on_event``).
+        """
         super().__init__(id=id)
+        self._ask = ask
         self.model: LogModel | MergedModel | None = None
         self.following = True
         self.timestamps = False
@@ -296,7 +303,10 @@ class LogView(ScrollView, can_focus=True):
         self.update_size()
 
     def action_ask(self, mode: str) -> None:
-        self.post_message(self.Ask(mode))
+        if self._ask is not None:
+            self._ask(mode)
+        else:
+            self.post_message(self.Ask(mode))
 
     def action_next_match(self, forward: bool) -> None:
         self.post_message(self.NextMatch(forward))
