@@ -18,13 +18,21 @@ class Job(Horizontal):
     def __init__(self, title: str) -> None:
         super().__init__(classes="job")
         self.title = title
+        self._early: Any = None
 
     def compose(self) -> ComposeResult:
         yield Label(self.title, classes="job-title")
         yield ProgressBar(total=None, show_eta=False, classes="job-bar")
         yield Label("", classes="job-what")
 
+    def on_mount(self) -> None:
+        if self._early is not None:
+            self.update_progress(self._early)
+
     def update_progress(self, p: Any) -> None:
+        if not self.is_mounted:          # a report before compose: show it on mount
+            self._early = p
+            return
         bar = self.query_one(ProgressBar)
         if p.total:
             bar.update(total=p.total, progress=p.done)
