@@ -20,12 +20,14 @@ import errno
 import os
 import posixpath
 import stat
-import tarfile
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from ..errors import EngineError, InvalidArgument
+
+if TYPE_CHECKING:
+    import tarfile        # imported by the tar functions: resolving a path needs no tar code
 
 MAX_SYMLINKS = 40          # the kernel's limit (MAXSYMLINKS) for one resolution
 CHUNK = 1 << 20
@@ -303,6 +305,7 @@ def write_tar(root: RootDir, path: str, out: BinaryIO, *, name: str | None = Non
     with root.resolve(path, follow=options.follow_top) as top:
         assert top.st is not None
         top_name = name or (posixpath.basename(top.path.rstrip("/")) or ".")
+        import tarfile
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
             links: dict[tuple[int, int], str] = {}
             _add_entry(tf, top.dirfd, top.name, top.st, top_name, links, options, root.label)
@@ -310,6 +313,7 @@ def write_tar(root: RootDir, path: str, out: BinaryIO, *, name: str | None = Non
 
 def _add_entry(tf: tarfile.TarFile, dirfd: int, name: str, st: os.stat_result, arcname: str,
                links: dict[tuple[int, int], str], options: TarOptions, label: str) -> None:
+    import tarfile
     mode = st.st_mode
     if stat.S_ISSOCK(mode):
         return
@@ -453,6 +457,7 @@ class _Extractor:
         self.dir_times: list[tuple[str, int]] = []
 
     def run(self, src: BinaryIO) -> int:
+        import tarfile
         count = 0
         try:
             with tarfile.open(fileobj=src, mode="r|*") as tf:

@@ -11,7 +11,6 @@ the next rewrite does not fix.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import re
 import socket
@@ -346,6 +345,7 @@ class _LibNftables:
     """
 
     def __init__(self) -> None:
+        import ctypes.util
         lib = ctypes.CDLL(ctypes.util.find_library("nftables") or "libnftables.so.1", use_errno=True)
         lib.nft_ctx_new.restype = ctypes.c_void_p
         lib.nft_ctx_new.argtypes = [ctypes.c_uint32]

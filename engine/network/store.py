@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from datetime import datetime, timezone
@@ -152,6 +151,7 @@ AUTO_KEY = "network.auto_subnet."
 def insert_network(c: sqlite3.Connection, paths: Paths, name: str, subnet: IPv4Network,
                    gateway: IPv4Address, *, internal: bool, labels: Mapping[str, str]) -> NetworkInfo:
     """Add a network row (inside the caller's transaction)."""
+    import secrets
     nid = secrets.token_hex(32)
     bridge = bridge_name(nid, default=name == DEFAULT_NETWORK, paths=paths)
     now = time.time_ns()
