@@ -3,14 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import humanize
-
-
-def human_size(n: int | float) -> str:
-    """``4.26MB``: decimal units like Docker, no space."""
-    if n < 1000:
-        return f"{int(n)}B"
-    return humanize.naturalsize(n, format="%.3g").replace(" ", "")
+# Sizes read as the CLI prints them (Docker's short form: 0B, 999B, 4.26MB):
+# one function for both (tui.cli.output is plain Python, no textual).
+from ..cli.output import human_size as human_size
 
 
 def current_time() -> datetime:
