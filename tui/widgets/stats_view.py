@@ -45,9 +45,12 @@ class Metric(Vertical):
     def set(self, value: str, history: list[float]) -> None:
         self.query_one(".metric-value", Static).update(self._line(value))
         # A fixed window, filled from the right, so a new sample is one step
-        # to the right rather than a redraw of the whole line.
+        # to the right rather than a redraw of the whole line. Padded with
+        # the first sample, not 0: the line scales to its own min and max,
+        # so a 0 pad drew the first sample of a steady 700kB as a spike.
         data = history[-SPARK:]
-        self.query_one(Sparkline).data = [0.0] * (SPARK - len(data)) + data
+        pad = data[0] if data else 0.0
+        self.query_one(Sparkline).data = [pad] * (SPARK - len(data)) + data
 
 
 class StatsView(Vertical, can_focus=True):
