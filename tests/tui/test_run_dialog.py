@@ -52,3 +52,23 @@ def test_fields_build_spec_and_command_line(images_engine: Engine) -> None:
             await pilot.press("escape")
             assert app.screen is not dialog
     run(go)
+
+
+def test_the_default_bridge_is_preselected_and_goes_unsaid(images_engine: Engine) -> None:
+    async def go() -> None:
+        app = PortsideApp(images_engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            dialog = RunDialog(image="hello:1", images=["hello:1"],
+                               networks=["none", "host", "alpha", "portside"])
+            await app.push_screen(dialog)
+            await pilot.pause()
+            spec, argv, problems = dialog.build()
+            assert problems == {} and spec.network == "portside"
+            assert argv == ["portside", "run", "-d", "hello:1"]    # as `portside run` does
+            dialog.query_one("#f-network").value = "none"  # type: ignore[attr-defined]
+            await pilot.pause()
+            spec, argv, _ = dialog.build()
+            # none is no longer what run does by itself: the line must say it
+            assert spec.network == "none" and argv == ["portside", "run", "-d", "--network",
+                                                       "none", "hello:1"]
+    run(go)

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine import ContainerSpec, EngineError
 from engine.containers.mounts import parse_size, parse_volume
+from engine.network import DEFAULT_NETWORK
 from engine.network.ports import parse_port_spec
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -106,6 +107,8 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def _default_net(self) -> str:
+        if DEFAULT_NETWORK in self._networks:    # what `portside run` uses
+            return DEFAULT_NETWORK
         for n in self._networks:
             if n not in ("none", "host"):
                 return n
@@ -169,7 +172,7 @@ class RunDialog(ModalScreen[tuple[ContainerSpec, bool] | None]):
         kw["ports"] = tuple(ports)
         network = str(self.query_one("#f-network", Select).value)
         kw["network"] = network
-        if network != "none" or ports:
+        if network != DEFAULT_NETWORK:          # the default bridge goes unsaid
             argv += ["--network", network]
         if ports and network in ("none", "host"):
             problems["ports"] = f"ports need a bridge network, not {network}"
