@@ -1,12 +1,14 @@
 """The CLI's contract: help, exit codes, messages not tracebacks, no textual."""
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+from tui.cli import build_parser
 
 
 def portside(*args: str, root: Path | None = None, user: int | None = None,
@@ -81,6 +83,55 @@ def test_listing_verbs_load_only_what_they_use(tmp_path: Path) -> None:
         assert not mods & set(_NEVER_FOR_LISTING), (args, sorted(mods & set(_NEVER_FOR_LISTING)))
     rc, mods = _modules_after([f"--root={tmp_path}", "ps"])
     assert "engine.images.store" not in mods and "engine.volumes" not in mods
+
+
+def _verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _helps(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """The help of ``parser`` and of every subcommand under it, by command path."""
+    out = {path: parser.format_help()}
+    for name, sub in _verbs(parser).items():
+        out.update(_helps(sub, path + (name,)))
+    return out
+
+
+def test_a_command_line_builds_only_its_own_verb_and_the_same_parser() -> None:
+    full = _verbs(build_parser())
+    assert len(full) > 30
+    for name, parser in full.items():
+        verbs = _verbs(build_parser(["--root=/nonexistent", name, "--some-flag"]))
+        assert list(verbs) == list(full)          # argparse's "invalid choice" lists them all
+        built = {n for n, p in verbs.items() if isinstance(p, argparse.ArgumentParser)}
+        assert built == {n for n, p in full.items() if p is parser}, name   # the verb and its aliases
+        assert _helps(verbs[name]) == _helps(parser), name
+
+
+def test_any_command_line_parses_as_with_every_verb() -> None:
+    # The verb is a guess from the global options; argparse's own reading wins.
+    for argv in (["--ro", "/x", "ps", "-a"], ["--root", "ps", "ps"], ["--runtime=runc", "images", "-q"],
+                 ["--root=/x", "container", "ls", "-a"], ["--run-dir", "/r", "system", "df"]):
+        want = vars(build_parser().parse_args(argv))
+        try:
+            got = vars(build_parser(argv).parse_args(argv))
+        except Exception as err:                 # a wrong guess: main then builds every verb
+            assert type(err).__name__ == "_AllVerbsNeeded", argv
+            assert argv[0] == "--ro"
+            continue
+        assert got.pop("func").__qualname__ == want.pop("func").__qualname__, argv
+        assert got == want, argv
+
+
+def test_an_abbreviated_global_option_still_finds_the_verb(tmp_path: Path) -> None:
+    r = portside("--ro", str(tmp_path), "ps", "-aq")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    r = portside("--version")
+    assert r.returncode == 0 and r.stdout.startswith("portside ")
 
 
 def test_engine_error_is_a_message_and_exit_125(tmp_path: Path) -> None:
