@@ -188,7 +188,8 @@ def test_run_dialog_runs_a_container(engine: Engine, make: Callable[..., str]) -
             dialog.query_one("#f-network").value = "none"       # type: ignore[attr-defined]
             await pilot.pause()
             cli = str(dialog.query_one("#run-cli").render())
-            assert "portside run -d --name from-dialog -e FOO=bar busybox sh -c" in cli
+            assert "portside run -d --name from-dialog -e FOO=bar --network none busybox sh -c" \
+                in cli
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: any(c.name == "from-dialog"
                                               for c in table.records.values()), 20)
