@@ -17,7 +17,7 @@ import psutil
 from ..errors import InvalidArgument
 from ..records import ProcessInfo
 from .base import Cgroup
-from .procfs import container_pid
+from .procfs import container_pid, process_tty
 
 
 def process_info(pid: int, *, proc: Path = Path("/proc"), host_memory: int | None = None,
@@ -41,7 +41,6 @@ def process_info(pid: int, *, proc: Path = Path("/proc"), host_memory: int | Non
             command = " ".join(cmdline) if cmdline else f"[{p.name()}]"
             ppid = p.ppid()
             status = p.status()
-            terminal = p.terminal()
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
@@ -55,7 +54,7 @@ def process_info(pid: int, *, proc: Path = Path("/proc"), host_memory: int | Non
         memory_percent=mem.rss / total * 100.0 if total else 0.0,
         started=datetime.fromtimestamp(created, timezone.utc), cpu_time=cpu_time,
         status=str(status), command=command,
-        tty=terminal.removeprefix("/dev/") if terminal else "?")
+        tty=process_tty(proc, pid))
 
 
 def list_processes(pids: Iterable[int], *, proc: Path = Path("/proc")) -> list[ProcessInfo]:

@@ -86,6 +86,34 @@ def container_pid(proc: Path, pid: int) -> int | None:
     return parse_nspid(read_bytes(f"{proc}/{pid}/status"))
 
 
+def tty_name(tty_nr: int) -> str:
+    """The terminal a ``stat`` tty_nr names, as ``ps`` prints it (``pts/0``, ``tty1``, ``?``).
+
+    Decoded from the device number, not looked up under the host's /dev: a
+    container's pty lives in its own devpts, which the host does not show.
+    """
+    if tty_nr == 0:
+        return "?"
+    major, minor = (tty_nr >> 8) & 0xFFF, (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
+    if 136 <= major <= 143:                       # UNIX98 ptys
+        return f"pts/{(major - 136) * 256 + minor}"
+    if major == 4:
+        return f"tty{minor}" if minor < 64 else f"ttyS{minor - 64}"
+    return f"{major},{minor}"
+
+
+def process_tty(proc: Path, pid: int) -> str:
+    """The controlling terminal of ``pid`` (see :func:`tty_name`); ``?`` when none or gone."""
+    data = read_bytes(f"{proc}/{pid}/stat")
+    if not data:
+        return "?"
+    fields = data[data.rfind(b")") + 2:].split()      # after "pid (comm) "
+    try:
+        return tty_name(int(fields[4]))                   # field 7 of stat
+    except (IndexError, ValueError):
+        return "?"
+
+
 def parse_task_io(data: bytes | None) -> tuple[int, int]:
     """(read_bytes, write_bytes) of a ``/proc/<pid>/io`` file: storage-level I/O."""
     rd = wr = 0

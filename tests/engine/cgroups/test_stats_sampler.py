@@ -218,3 +218,16 @@ def test_top_reads_container_pids_from_the_injected_proc(tmp_path: Path) -> None
     fake.proc.add_pid(os.getpid(), nspids=(7,))
     info = process_info(os.getpid(), proc=fake.proc.root)
     assert info is not None and info.container_pid == 7 and info.pid == os.getpid()
+
+
+def test_tty_names_are_decoded_from_the_device_number(tmp_path: Path) -> None:
+    from engine.cgroups.procfs import process_tty, tty_name
+    assert tty_name(0) == "?"
+    assert tty_name((136 << 8) | 0) == "pts/0"
+    assert tty_name((137 << 8) | 5) == "pts/261"
+    assert tty_name((136 << 8) | (0x1000 << 12) | 3) == "pts/4099"  # minor above 255
+    assert tty_name((4 << 8) | 1) == "tty1" and tty_name((4 << 8) | 65) == "ttyS1"
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_text("42 (sh (x) y) S 1 42 42 34818 42 4194560 0 0\n")
+    assert process_tty(tmp_path, 42) == "pts/2"                    # a comm with spaces and parens
+    assert process_tty(tmp_path, 43) == "?"
