@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import select
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -24,8 +25,26 @@ try:
     _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
     _libc.inotify_init1.argtypes = [ctypes.c_int]
     _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    _libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
 except (OSError, AttributeError):
     _libc = None
+
+
+# Closing an inotify instance waits for an SRCU grace period in the kernel
+# (1 to 20 ms, longer on a busy host), which every ``wait`` and foreground
+# ``run`` paid: instances are kept and reused instead, with only their
+# watch removed (cheap). At most this many stay open per process.
+_POOL_MAX = 8
+_pool: list[int] = []
+_pool_lock = threading.Lock()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except BlockingIOError:
+        pass
 
 
 class DirWatch:
@@ -33,16 +52,21 @@ class DirWatch:
 
     def __init__(self, directory: Path) -> None:
         self.fd = -1
+        self.wd = -1
         if _libc is None:
             return
-        fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        with _pool_lock:
+            fd = _pool.pop() if _pool else -1
         if fd < 0:
-            return
-        if _libc.inotify_add_watch(fd, os.fsencode(directory),
-                                   IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0:
+            fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+            if fd < 0:
+                return
+        wd = _libc.inotify_add_watch(fd, os.fsencode(directory),
+                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)
+        if wd < 0:
             os.close(fd)
             return
-        self.fd = fd
+        self.fd, self.wd = fd, wd
 
     def wait(self, timeout: float) -> None:
         """Block until something happens in the directory, or ``timeout`` seconds pass."""
@@ -51,16 +75,21 @@ class DirWatch:
             return
         ready, _, _ = select.select([self.fd], [], [], max(timeout, 0))
         if ready:
-            try:
-                while os.read(self.fd, 65536):
-                    pass
-            except BlockingIOError:
-                pass
+            _drain(self.fd)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Stop watching; the inotify instance goes back to the pool (or is closed)."""
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        assert _libc is not None
+        _libc.inotify_rm_watch(fd, self.wd)
+        _drain(fd)                      # the IN_IGNORED of the removal, and anything left
+        with _pool_lock:
+            if len(_pool) < _POOL_MAX:
+                _pool.append(fd)
+                return
+        os.close(fd)
 
     def __enter__(self) -> "DirWatch":
         return self
