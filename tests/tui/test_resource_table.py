@@ -140,3 +140,67 @@ def test_the_sort_arrow_fits_its_column() -> None:
                 arrow = " ▼" if t.sort_reverse else " ▲"
                 assert ("N" if col == "name" else "SZ") + arrow in header, (col, header)
     run(go)
+
+
+class Wide(Table):
+    COLUMNS = (ColumnSpec("name", "NAME", lambda r: Cell(r.name)),
+               ColumnSpec("size", "SIZE", lambda r: Cell(str(r.size), r.size), hide_below=60))
+
+
+class WideApp(TableApp):
+    def compose(self) -> ComposeResult:
+        yield Wide()
+
+
+def test_columns_hide_below_their_width_and_return_when_there_is_room() -> None:
+    async def go() -> None:
+        app = WideApp()
+        async with app.run_test(size=(50, 10)) as pilot:
+            t = app.query_one(Wide)
+            t.sync(recs(("a", "alpha", 3), ("b", "bravo", 1), ("c", "charlie", 2)))
+            await pilot.pause()
+            assert t.shown_columns == ("name",)
+            assert [c.value for c in t.columns] == ["mark", "name"]
+            t.sort_by("size")                        # hidden, yet it still orders the rows
+            assert order(t) == ["b", "c", "a"]
+            t.select_key("c")
+            t.toggle_mark()
+            assert t.get_cell("c", "mark").plain == "●"
+            await pilot.resize_terminal(80, 10)
+            await pilot.pause()
+            assert t.shown_columns == ("name", "size")
+            assert order(t) == ["b", "c", "a"]       # same sort, same cursor, same marks
+            assert t.get_cell("a", "size").plain == "3"
+            assert t.get_cell("c", "mark").plain == "●"
+            assert t.current_key == "a"              # toggle_mark moved down from c
+            t.sync(recs(("a", "alpha", 30), ("b", "bravo", 1), ("c", "charlie", 2)))
+            assert t.get_cell("a", "size").plain == "30"   # in-place updates hit the new columns
+            await pilot.resize_terminal(50, 10)
+            await pilot.pause()
+            assert t.shown_columns == ("name",)
+            assert t.get_cell("a", "name").plain == "alpha"
+    run(go)
+
+
+def test_containers_list_at_80_columns_gives_command_the_room() -> None:
+    from tui.widgets.containers_table import ContainersTable, spark
+
+    class ListApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ContainersTable()
+
+    async def go() -> None:
+        app = ListApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            t = app.query_one(ContainersTable)
+            assert t.shown_columns == ("name", "image", "status", "cpu", "command")
+            assert t.spark_width == 4
+            await pilot.resize_terminal(100, 30)
+            await pilot.pause()
+            assert "created" in t.shown_columns and "id" not in t.shown_columns
+            await pilot.resize_terminal(130, 30)
+            await pilot.pause()
+            assert t.shown_columns[-2:] == ("id", "command") and t.spark_width == 8
+    run(go)
+    assert spark([0.0, 5.0, 10.0], 2) == "▄█"        # the newest samples, scaled to 10% or more
+    assert spark([1.0], 4) == "   ▁"

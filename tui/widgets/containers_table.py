@@ -38,19 +38,25 @@ COLUMNS: tuple[ColumnSpec[ContainerInfo], ...] = (
     ColumnSpec("status", "STATUS", _status),
     # Filled in by the table from its samples (see ContainersTable.set_cpu).
     ColumnSpec("cpu", "CPU", lambda c: Cell("", -1.0)),
-    ColumnSpec("created", "CREATED", lambda c: Cell(short_ago(c.created), -timestamp(c.created))),
-    ColumnSpec("id", "ID", lambda c: Cell(c.short_id, style="dim"), width=12),
+    # A narrow table keeps NAME, IMAGE, STATUS, CPU and gives COMMAND the
+    # rest: the id and the age are in the detail pane (Inspect) anyway.
+    ColumnSpec("created", "CREATED", lambda c: Cell(short_ago(c.created), -timestamp(c.created)),
+               hide_below=100),
+    ColumnSpec("id", "ID", lambda c: Cell(c.short_id, style="dim"), width=12, hide_below=120),
     ColumnSpec("command", "COMMAND", _command),
 )
 
-SPARK_WIDTH = 8
+SPARK_WIDTH = 8        # samples kept per row (the widest sparkline)
+NARROW_SPARK = 4       # the sparkline's length in a table narrower than WIDE_SPARK
+WIDE_SPARK = 120
 _BARS = "▁▂▃▄▅▆▇█"
 
 
-def spark(values: Deque[float]) -> str:
-    """A tiny sparkline of recent CPU %: its shape; the number beside it says how much."""
-    top = max(10.0, max(values))
-    return "".join(_BARS[min(7, int(v / top * 7.99))] for v in values).rjust(SPARK_WIDTH, " ")
+def spark(values: Deque[float] | list[float], width: int = SPARK_WIDTH) -> str:
+    """A tiny sparkline of the last ``width`` CPU %: its shape; the number beside it says how much."""
+    recent = list(values)[-width:]
+    top = max(10.0, max(recent))
+    return "".join(_BARS[min(7, int(v / top * 7.99))] for v in recent).rjust(width, " ")
 
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -112,9 +118,17 @@ class ContainersTable(ResourceTable[ContainerInfo]):
         super().__init__(id=id)
         self.pending: dict[str, str] = {}     # id -> "stopping…" while an action runs
         self.cpu: dict[str, Deque[float]] = {}  # id -> recent CPU %, newest last
+        self.spark_width = SPARK_WIDTH
+
+    def layout_for(self, width: int) -> Any:
+        return (super().layout_for(width), NARROW_SPARK if width < WIDE_SPARK else SPARK_WIDTH)
+
+    def _add_columns(self, width: int) -> None:
+        super()._add_columns(width)
+        self.spark_width = self._layout[1]
 
     def _column(self, key: str) -> int:
-        return [c.key for c in self.COLUMNS].index(key) + (1 if self.MARKABLE else 0)
+        return self._column_keys().index(key)
 
     def _row_cells(self, record: ContainerInfo) -> tuple[Cell, ...]:
         cells = list(super()._row_cells(record))
@@ -124,7 +138,7 @@ class ContainersTable(ResourceTable[ContainerInfo]):
             cells[i] = Cell(busy, cells[i].order, "italic yellow")  # keeps its place
         hist = self.cpu.get(record.id)
         if hist and record.status in ("running", "paused"):
-            cells[self._column("cpu")] = Cell(f"{spark(hist)} {hist[-1]:4.0f}%",
+            cells[self._column("cpu")] = Cell(f"{spark(hist, self.spark_width)} {hist[-1]:3.0f}%",
                                               (hist[-1], record.id))
         return tuple(cells)
 

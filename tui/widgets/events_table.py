@@ -29,8 +29,9 @@ COLUMNS: tuple[ColumnSpec[Event], ...] = (
     ColumnSpec("type", "TYPE", lambda e: Cell(e.type)),
     ColumnSpec("action", "ACTION", lambda e: Cell(
         e.action, style=_ACTION_STYLE.get(e.action.split(":", 1)[0], ""))),
+    # Narrow: the name in NAME / ATTRIBUTES says who; the id is in the detail pane.
     ColumnSpec("actor", "ACTOR", lambda e: Cell(e.actor_id.removeprefix("sha256:")[:12],
-                                                style="dim")),
+                                                style="dim"), hide_below=100),
     ColumnSpec("attributes", "NAME / ATTRIBUTES", _attrs),
 )
 

@@ -35,12 +35,18 @@ class Cell(Text):
 
 @dataclass(frozen=True)
 class ColumnSpec(Generic[R]):
-    """One column: its key, heading, how a record becomes a cell."""
+    """One column: its key, heading, how a record becomes a cell.
+
+    ``hide_below``: the column shows only when the table is at least this
+    many cells wide (0: always), so a narrow terminal spends its width on
+    the columns that say the most.
+    """
 
     key: str
     label: str
     cell: Callable[[R], Cell]
     width: int | None = None
+    hide_below: int = 0
 
 
 MARK = "mark"
@@ -107,6 +113,8 @@ class ResourceTable(DataTable, Generic[R]):
         self.loaded = False
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._current: str | None = None
+        self._shown: tuple[ColumnSpec[Any], ...] = self.COLUMNS
+        self._layout: Any = None
 
     # -- what subclasses say about their records ---------------------------
     def key_of(self, record: R) -> str:
@@ -121,16 +129,48 @@ class ResourceTable(DataTable, Generic[R]):
         return key[:12]
 
     # -- building ----------------------------------------------------------
+    def layout_for(self, width: int) -> Any:
+        """What the table looks like at ``width`` cells; a change redraws every row.
+
+        Here: which columns show. Subclasses add what else depends on the
+        width (the CPU sparkline's length).
+        """
+        return tuple(c.key for c in self.COLUMNS if width >= c.hide_below)
+
     def on_mount(self) -> None:
+        # Before the first layout the table has no size: guess from the
+        # terminal (the list pane is full width below MainScreen's WIDE).
+        self._add_columns(self.size.width or self.app.size.width)
+
+    def _add_columns(self, width: int) -> None:
+        self._layout = self.layout_for(width)
+        self._shown = tuple(c for c in self.COLUMNS if width >= c.hide_below)
         if self.MARKABLE:
             self.add_column(" ", key=MARK, width=1)
-        for col in self.COLUMNS:
+        for col in self._shown:
             self.add_column(col.label, key=col.key, width=col.width)
         self._show_sort_indicator()
 
+    def on_resize(self) -> None:
+        width = self.size.width
+        if width and self.layout_for(width) != self._layout:
+            self._relayout(width)
+
+    def _relayout(self, width: int) -> None:
+        """New columns for a new width: the rows are drawn again, the cursor kept."""
+        keep = self.current_key
+        self.clear(columns=True)
+        self._add_columns(width)
+        self._rebuild({k for k, r in self.records.items() if self.matches(r)}, keep)
+
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        """The keys of the columns on screen, left to right (without the mark)."""
+        return tuple(c.key for c in self._shown)
+
     def _row_cells(self, record: R) -> tuple[Cell, ...]:
         key = self.key_of(record)
-        cells = tuple(col.cell(record) for col in self.COLUMNS)
+        cells = tuple(col.cell(record) for col in self._shown)
         for cell in cells:              # ties sort by id: the same order every time
             cell.order = (cell.order, key)
         if self.MARKABLE:
@@ -139,7 +179,7 @@ class ResourceTable(DataTable, Generic[R]):
         return cells
 
     def _column_keys(self) -> list[str]:
-        keys = [c.key for c in self.COLUMNS]
+        keys = [c.key for c in self._shown]
         return [MARK] + keys if self.MARKABLE else keys
 
     def matches(self, record: R) -> bool:
@@ -211,8 +251,20 @@ class ResourceTable(DataTable, Generic[R]):
         self._restore_cursor(keep_key)
 
     def _sort(self) -> None:
-        self.sort(self.sort_column, key=lambda cell: (cell.order[0] is None, cell.order),
-                  reverse=self.sort_reverse)
+        if self.sort_column in self.shown_columns:
+            self.sort(self.sort_column, key=lambda cell: (cell.order[0] is None, cell.order),
+                      reverse=self.sort_reverse)
+            return
+        # Sorted by a column the width hides: its cells are made for the sort.
+        spec = next((c for c in self.COLUMNS if c.key == self.sort_column), None)
+        if spec is None:
+            return
+
+        def order(row: tuple[Cell, ...]) -> Any:
+            key = row[-1].order[1]          # every column's order is (value, key)
+            value = spec.cell(self.records[key]).order
+            return (value is None, (value, key))
+        self.sort(key=order, reverse=self.sort_reverse)
 
     def _restore_cursor(self, key: str | None) -> None:
         if key is not None and key in self._cells:
@@ -282,7 +334,7 @@ class ResourceTable(DataTable, Generic[R]):
         self._restore_cursor(keep)
 
     def action_sort_next(self) -> None:
-        keys = [c.key for c in self.COLUMNS]
+        keys = list(self.shown_columns)
         i = keys.index(self.sort_column) if self.sort_column in keys else -1
         self.sort_by(keys[(i + 1) % len(keys)], reverse=False)
 
