@@ -118,15 +118,21 @@ class ContainersAPI(EngineBase):
         return to_info(row["id"], row["name"], cfg, st, os.path.basename(rt) if rt else "")
 
     def _sync(self, cid: str) -> tuple[sqlite3.Row, StoredConfig, RunState]:
-        """Load a container and record an exit its monitor reported (no lock needed)."""
+        """Load a container and record an exit or OOM kill its monitor or cgroup reported.
+
+        No lock needed: the new state (and its ``oom``/``die`` events) is
+        written compare-and-swap, so of two readers seeing the same change
+        one records it and the other reloads.
+        """
         for _ in range(5):
             row, cfg, st = self._load(cid)
             new = self._observed(cid, st)
             if new is None:
                 return row, cfg, st
-            events = _exit_events(new) if st.status in ACTIVE else []
+            events = _sync_events(st, new) if st.status in ACTIVE else []
             if self._save(cid, row["name"], cfg, st, new, events=events):
-                self._after_exit_observed(cid, st, new)
+                if new.status not in ACTIVE:
+                    self._after_exit_observed(cid, st, new)
                 return self._load(cid)
         return self._load(cid)
 
@@ -144,25 +150,34 @@ class ContainersAPI(EngineBase):
         if ex is None:
             rebooted = bool(st.boot_id) and st.boot_id != monitor.boot_id(self.paths.proc)
             if not rebooted and monitor.alive(st.conmon_pid, st.conmon_start, self.paths.proc):
-                return None
+                # Still running: a process of it may have been OOM-killed all the same.
+                kills = self._oom_kills(cid)
+                if kills is None or kills <= st.oom_kills:
+                    return None
+                return st.but(oom_kills=kills, oom_killed=True)
             ex = monitor.read_exit(files)     # it may have written the file just before exiting
             if ex is None:
                 why = ("the host rebooted while it ran" if rebooted else
                        "its monitor (conmon) died; the container was stopped")
+                kills = max(st.oom_kills, self._oom_kills(cid) or 0)
                 return st.but(status=Status.EXITED.value, pid=0, exit_code=137,
                               finished_ns=time.time_ns(), error=why,
                               mounted=st.mounted and not rebooted,
-                              runtime_created=st.runtime_created and not rebooted)
+                              runtime_created=st.runtime_created and not rebooted,
+                              oom_kills=kills, oom_killed=st.oom_killed or kills > 0)
+        # The cgroup's count, read before ``runc delete`` removes it; conmon's
+        # oom file alone (cgroup already gone) counts as one kill.
+        kills = max(st.oom_kills, self._oom_kills(cid) or 0, 1 if ex.oom_killed else 0)
         return st.but(status=Status.EXITED.value, pid=0, exit_code=ex.code,
-                      finished_ns=ex.finished_ns, oom_killed=ex.oom_killed or self._oom_killed(cid))
+                      finished_ns=ex.finished_ns, oom_killed=kills > 0, oom_kills=kills)
 
-    def _oom_killed(self, cid: str) -> bool:
-        """Whether the kernel OOM killer hit the container (read before ``runc delete``)."""
-        from .cgroups import oom_killed
+    def _oom_kills(self, cid: str) -> int | None:
+        """The OOM-kill count of the container's cgroup (one file read); None if it is gone."""
+        from .cgroups import oom_kill_count
         try:
-            return oom_killed(self.paths, cid)
-        except EngineError:
-            return False
+            return oom_kill_count(self.paths, cid)
+        except (EngineError, OSError):
+            return None
 
     def _after_exit_observed(self, cid: str, old: RunState, new: RunState) -> None:
         if new.error and "monitor" in new.error:
@@ -261,7 +276,7 @@ class ContainersAPI(EngineBase):
                     and self._observed(row["id"], st) is not None:
                 try:
                     row, cfg, st = self._sync(row["id"])
-                    changed = True
+                    changed = changed or st.status not in ACTIVE    # an exit, not an OOM kill
                 except NoSuchContainer:
                     continue
             elif st.status in (Status.EXITED.value, Status.CREATED.value) \
@@ -511,7 +526,7 @@ class ContainersAPI(EngineBase):
                 pass                  # the start error is what the user needs; a listing retries
             raise
         new = st.but(status=Status.RUNNING.value, pid=launched.container_pid, exit_code=0,
-                     started_ns=started_ns, finished_ns=0, oom_killed=False,
+                     started_ns=started_ns, finished_ns=0, oom_killed=False, oom_kills=0,
                      conmon_pid=launched.conmon_pid, conmon_start=launched.conmon_start,
                      boot_id=monitor.boot_id(self.paths.proc), manually_stopped=False,
                      restart_count=st.restart_count + 1 if policy_restart else
@@ -639,7 +654,7 @@ class ContainersAPI(EngineBase):
             # The process is gone from the runtime's view but conmon has not
             # reported yet (or is gone): record what we know.
             gone = st.but(status=Status.EXITED.value, pid=0, exit_code=137, finished_ns=time.time_ns())
-            st = self._put(cid, name, cfg, st, gone, events=_exit_events(gone))
+            st = self._put(cid, name, cfg, st, gone, events=_sync_events(st, gone))
         st = self._release_locked(cid, name, cfg, st)
         with self.db.tx() as c:
             self.db.add_event(c, "container", event, cid, {"name": name, "image": cfg.image_ref})
@@ -1066,10 +1081,20 @@ def _quietly(fn: Callable[[str], Any], cid: str) -> None:
         pass
 
 
-def _exit_events(st: RunState) -> list[tuple[str, dict[str, str]]]:
-    """Docker's events for an exit: ``oom`` first when the OOM killer did it, then ``die``."""
-    die = ("die", {"exitCode": str(st.exit_code), "oomKilled": str(st.oom_killed).lower()})
-    return [("oom", {}), die] if st.oom_killed else [die]
+def _sync_events(old: RunState, new: RunState) -> list[tuple[str, dict[str, str]]]:
+    """Docker's events for a sync of a running container that changed ``old`` into ``new``.
+
+    ``oom`` when the cgroup's OOM-kill count rose since the one last
+    recorded (so a kill reported while the container ran is not reported
+    again at its exit), then ``die`` if it exited.
+    """
+    events: list[tuple[str, dict[str, str]]] = []
+    if new.oom_kills > old.oom_kills:
+        events.append(("oom", {}))
+    if new.status not in ACTIVE:
+        events.append(("die", {"exitCode": str(new.exit_code),
+                               "oomKilled": str(new.oom_killed).lower()}))
+    return events
 
 
 def _conmon() -> str:

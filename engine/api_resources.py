@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from .base import EngineBase
 from .containers import lifecycle
 from .containers.model import RunState, StoredConfig
-from .errors import InvalidArgument, NoSuchContainer
+from .errors import EngineError, InvalidArgument, NoSuchContainer
 from .records import ContainerInfo, ContainerStats, DiskUsage, Event, PruneReport
 
 # cgroups, stats, events and disk usage are imported by the verbs that use them.
+OOM_CHECK_PERIOD = 1.0     # seconds between OOM-kill checks of an events follower
 if TYPE_CHECKING:
     from .cgroups.stats import StatsSampler, StatsTarget
     from .events import EventFilter
@@ -283,7 +284,51 @@ class ResourcesAPI(EngineBase):
         flt = EventFilter.parse(filters)
         if since is not None and since_seq is None:
             since_seq = first_seq_since(self.db, parse_time(since))
-        return follow_events(self.db, since_seq=since_seq, stop=stop, poll=poll, filters=flt)
+        return follow_events(self.db, since_seq=since_seq, stop=stop, poll=poll, filters=flt,
+                             tick=self._oom_ticker())
+
+    def _oom_ticker(self, period: float = OOM_CHECK_PERIOD) -> Callable[[], None]:
+        """A :meth:`check_oom_kills` that runs at most once per ``period`` seconds."""
+        due = [0.0]
+
+        def tick() -> None:
+            now = time.monotonic()
+            if now >= due[0]:
+                due[0] = now + period
+                self.check_oom_kills()
+        return tick
+
+    def check_oom_kills(self) -> int:
+        """Record OOM kills in running containers that have a memory limit (an ``oom`` event each).
+
+        Docker reports an ``oom`` as soon as the kernel kills a process of a
+        container, even if the container keeps running (its main process
+        survived). Without a daemon nobody watches, so followers of events
+        call this about once a second: one query, then one small cgroup file
+        read per running container with ``--memory``; only a container whose
+        count rose is synced (its state and event written compare-and-swap,
+        so several followers record a kill once).
+
+        Returns:
+            How many containers had new OOM kills.
+        """
+        rows = self.db.query(
+            "SELECT id, json_extract(state_json, '$.oom_kills') AS seen FROM containers "
+            "WHERE status IN ('running', 'paused') AND json_extract(config_json, '$.spec.memory') > 0")
+        if not rows:
+            return 0
+        from .cgroups import oom_kill_count
+        api: Any = self
+        found = 0
+        for row in rows:
+            try:
+                kills = oom_kill_count(self.paths, row["id"])
+                if kills is not None and kills > (row["seen"] or 0):
+                    api._sync(row["id"])
+                    found += 1
+            except EngineError:
+                continue          # removed meanwhile, or its cgroup is unreadable
+        return found
 
     # -- disk ----------------------------------------------------------------------------
     def system_df(self) -> DiskUsage:

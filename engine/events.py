@@ -197,7 +197,7 @@ def _stopped(stop: StopSignal) -> bool:
 def follow_events(db: Store, *, since_seq: int | None = None, stop: StopSignal = None,
                   poll: float = 0.2,
                   filters: Iterable[str] | Mapping[str, Iterable[str]] | EventFilter | None = None,
-                  batch: int = 500) -> Iterator[Event]:
+                  batch: int = 500, tick: Callable[[], None] | None = None) -> Iterator[Event]:
     """Events after ``since_seq`` as they are recorded, by any process, until stopped.
 
     Args:
@@ -209,6 +209,9 @@ def follow_events(db: Store, *, since_seq: int | None = None, stop: StopSignal =
         poll: seconds between queries when nothing is new.
         filters: Docker-style filters; non-matching events are skipped.
         batch: rows fetched per query.
+        tick: called before each query (the engine passes a rate-limited
+            check that records OOM kills of running containers, which no
+            process would otherwise notice while they keep running).
 
     Yields:
         Events in ``seq`` order, each once.
@@ -221,6 +224,8 @@ def follow_events(db: Store, *, since_seq: int | None = None, stop: StopSignal =
     sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     sleeper = stop.wait if isinstance(stop, threading.Event) else threading.Event().wait
     while True:
+        if tick is not None:
+            tick()
         rows = db.query(sql, (last, batch))
         for row in rows:
             ev = to_event(row)

@@ -53,12 +53,13 @@ from ..errors import ResourceError
 from ..paths import Paths
 from .base import Cgroup, CgroupStats
 from .detect import CgroupLayout, detect_layout
-from .resources import Host, ResourceLimits, oci_resources, parse_size, validate
 
 if TYPE_CHECKING:
     from .v1 import V1Cgroup
     from .v2 import V2Cgroup
+    from .resources import Host, ResourceLimits, oci_resources, parse_size, validate
 
+_RESOURCES = ("Host", "ResourceLimits", "oci_resources", "parse_size", "validate")
 CGROUP_PARENT = "/portside"
 
 
@@ -108,19 +109,37 @@ def oom_killed(paths: Paths, container_id: str) -> bool:
     return cg.exists() and cg.oom_kills() > 0
 
 
+def oom_kill_count(paths: Paths, container_id: str) -> int | None:
+    """The kernel's OOM-kill count of the container's cgroup; None if the cgroup is gone.
+
+    One small file read (no directory check), so the engine can compare it
+    on every sync of a running container and write an ``oom`` event for
+    each rise, as Docker does while the container keeps running.
+    """
+    try:
+        return container_cgroup(paths, container_id).oom_kill_count()
+    except ResourceError:
+        return None          # no memory controller: the kernel counts nothing
+
+
 def __getattr__(name: str) -> Any:
-    """``V1Cgroup`` and ``V2Cgroup``, imported when first asked for (PEP 562)."""
+    """``V1Cgroup``, ``V2Cgroup`` and the limits API, imported when first asked for (PEP 562)."""
     if name == "V1Cgroup":
         from .v1 import V1Cgroup
         return V1Cgroup
     if name == "V2Cgroup":
         from .v2 import V2Cgroup
         return V2Cgroup
+    if name in _RESOURCES:
+        # Limits are only needed by create and update; an ``oom`` check of
+        # ``ps`` imports the package without them.
+        from . import resources
+        return getattr(resources, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "CGROUP_PARENT", "Cgroup", "CgroupLayout", "CgroupStats", "Host", "ResourceLimits",
     "V1Cgroup", "V2Cgroup", "cgroup_path", "container_cgroup", "detect_layout", "layout",
-    "oci_resources", "oom_killed", "open_cgroup", "parse_size", "validate",
+    "oci_resources", "oom_kill_count", "oom_killed", "open_cgroup", "parse_size", "validate",
 ]

@@ -117,9 +117,17 @@ class Cgroup(ABC):
         """Like :meth:`sample`, with zeros for a cgroup that is gone."""
         return self.sample() or CgroupStats()
 
-    @abstractmethod
     def oom_kills(self) -> int:
-        """How many processes the kernel OOM killer killed in this cgroup."""
+        """How many processes the kernel OOM killer killed in this cgroup (0 if it is gone)."""
+        return self.oom_kill_count() or 0
+
+    @abstractmethod
+    def oom_kill_count(self) -> int | None:
+        """The kernel's OOM-kill count of this cgroup, None when the cgroup is gone.
+
+        One small file read (``memory.oom_control`` on v1, ``memory.events``
+        on v2), cheap enough for every sync of a running container.
+        """
 
     @abstractmethod
     def freezer_state(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from ..errors import ResourceError
 from .base import UNLIMITED, Cgroup, CgroupStats
-from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int, read_keyed_value,
+from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int,
                     rmdir_retry, write)
 from .keptfiles import Reader
 
@@ -160,8 +160,9 @@ class V1Cgroup(Cgroup):
             io_accounted=accounted,
         )
 
-    def oom_kills(self) -> int:
-        return read_keyed_value(self._file("memory", "memory.oom_control"), b"oom_kill") or 0
+    def oom_kill_count(self) -> int | None:
+        data = read_bytes(self._file("memory", "memory.oom_control"))
+        return None if data is None else keyed_value(data, b"oom_kill") or 0
 
     def freezer_state(self) -> str:
         data = read_bytes(self._file("freezer", "freezer.state"))

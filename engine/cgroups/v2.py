@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..errors import ResourceError
 from .base import Cgroup, CgroupStats
-from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int, read_keyed_value,
+from .files import (keyed_value, parse_int, read_bytes, read_flat_keyed, read_int,
                     rmdir_retry, write)
 from .keptfiles import Reader
 
@@ -117,8 +117,9 @@ class V2Cgroup(Cgroup):
             io_accounted=accounted,
         )
 
-    def oom_kills(self) -> int:
-        return read_keyed_value(self.dir / "memory.events", b"oom_kill") or 0
+    def oom_kill_count(self) -> int | None:
+        data = read_bytes(self.dir / "memory.events")
+        return None if data is None else keyed_value(data, b"oom_kill") or 0
 
     def freezer_state(self) -> str:
         wanted = read_int(self.dir / "cgroup.freeze") or 0

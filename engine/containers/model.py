@@ -120,6 +120,10 @@ class RunState:
     runtime: str = ""
     # When the freezer last froze it (0 unless paused), for "Paused 5 minutes".
     paused_ns: int = 0
+    # The kernel's OOM-kill count of this run's cgroup when last synced: an
+    # ``oom`` event is written for each rise (while running, or at exit),
+    # so one kill is never reported twice. 0 for rows written before it.
+    oom_kills: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

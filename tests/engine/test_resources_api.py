@@ -313,3 +313,99 @@ def test_v2_host_engine_stats(tmp_path: Path) -> None:
     [s] = e.stats()
     assert (s.memory_usage, s.memory_limit, s.net_rx, s.net_tx) == (3 * MB, 30 * MB, 1, 2)
     assert json.loads(json.dumps(s.memory_percent)) == pytest.approx(10)
+
+
+# -- OOM kills while running and at exit ---------------------------------------------------
+def _set_oom_kills(fake: FakeV1, cid: str, n: int) -> None:
+    fake.set("memory", f"/portside/{cid}", "memory.oom_control",
+             f"oom_kill_disable 0\nunder_oom 0\noom_kill {n}\n")
+
+
+def _exit(eng: Engine, cid: str, code: int, *, conmon_oom: bool = False) -> None:
+    """What conmon leaves when the container's process exits."""
+    files = eng.container_files(cid)
+    files.exit_file.parent.mkdir(parents=True, exist_ok=True)
+    files.persist_dir.mkdir(parents=True, exist_ok=True)
+    if conmon_oom:
+        files.oom_file.touch()
+    files.exit_file.write_text(str(code))
+
+
+def _actions(eng: Engine, cid: str) -> list[str]:
+    return [e.action for e in eng.events(filters=[f"container={cid}"])]
+
+
+def test_an_oom_kill_in_a_running_container_is_an_event_once_and_not_again_at_exit(
+        eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "web", pid=100, memory=32 * MB)
+    fake.make(f"/portside/{CID_A}")
+    assert eng.container("web").state.oom_killed is False and _actions(eng, CID_A) == []
+    _set_oom_kills(fake, CID_A, 1)                   # dd killed; sh lives on
+    info = eng.container("web")
+    assert info.status == "running" and info.state.oom_killed        # as Docker's inspect
+    eng.containers()                                 # every later sync sees the same count
+    eng.container("web")
+    assert eng.check_oom_kills() == 0
+    assert _actions(eng, CID_A) == ["oom"]
+    _set_oom_kills(fake, CID_A, 2)                   # a second kill is a second event
+    assert eng.check_oom_kills() == 1
+    assert _actions(eng, CID_A) == ["oom", "oom"]
+    # It exits (killed) later: conmon's oom file and the cgroup's count say
+    # nothing new, so only die follows, still saying oomKilled.
+    _exit(eng, CID_A, 137, conmon_oom=True)
+    assert eng.container("web").status == "exited"
+    evs = eng.events(filters=[f"container={CID_A}"])
+    assert [e.action for e in evs] == ["oom", "oom", "die"]
+    assert (evs[-1].attributes["exitCode"], evs[-1].attributes["oomKilled"]) == ("137", "true")
+
+
+def test_an_oom_kill_first_seen_at_exit_is_oom_then_die(eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "web", pid=100, memory=32 * MB)
+    fake.make(f"/portside/{CID_A}")
+    _set_oom_kills(fake, CID_A, 1)
+    _exit(eng, CID_A, 137)
+    info = eng.container("web")
+    assert info.status == "exited" and info.state.oom_killed
+    assert _actions(eng, CID_A) == ["oom", "die"]
+
+
+def test_conmons_oom_file_counts_when_the_cgroup_is_gone(eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "web", pid=100, memory=32 * MB)      # no cgroup: already deleted
+    _exit(eng, CID_A, 137, conmon_oom=True)
+    assert eng.container("web").state.oom_killed
+    assert _actions(eng, CID_A) == ["oom", "die"]
+
+
+def test_a_plain_exit_has_no_oom_event(eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "web", pid=100, memory=32 * MB)
+    fake.make(f"/portside/{CID_A}")
+    _exit(eng, CID_A, 0)
+    assert eng.container("web").state.oom_killed is False
+    assert _actions(eng, CID_A) == ["die"]
+
+
+def test_the_periodic_check_reads_only_running_containers_with_a_memory_limit(
+        eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "limited", pid=100, memory=32 * MB)
+    add_container(eng, CID_B, "unlimited", pid=200)
+    add_container(eng, "c" * 64, "stopped", status="exited", memory=32 * MB)
+    for cid in (CID_A, CID_B, "c" * 64):
+        fake.make(f"/portside/{cid}")
+        _set_oom_kills(fake, cid, 1)
+    assert eng.check_oom_kills() == 1
+    assert [(e.actor_id, e.action) for e in eng.events()] == [(CID_A, "oom")]
+    assert _actions(eng, CID_B) == []                 # a sync of it still reports one
+    eng.container("unlimited")
+    assert _actions(eng, CID_B) == ["oom"]
+
+
+def test_an_events_follower_records_oom_kills_of_running_containers(
+        eng: Engine, fake: FakeV1) -> None:
+    add_container(eng, CID_A, "web", pid=100, memory=32 * MB)
+    fake.make(f"/portside/{CID_A}")
+    _set_oom_kills(fake, CID_A, 1)
+    # stop is already true: the follower checks, queries once and ends.
+    got = list(eng.follow_events(stop=lambda: True, filters=["event=oom"]))
+    assert [(e.actor_id, e.action, e.attributes["name"]) for e in got] == [(CID_A, "oom", "web")]
+    assert list(eng.follow_events(stop=lambda: True, filters=["event=oom"])) == []
+    assert RunState.from_json(eng.db.one("SELECT state_json FROM containers")[0]).oom_kills == 1

@@ -90,6 +90,44 @@ def test_memory_hog_is_oom_killed_and_reported(engine: Engine, run: Callable[...
     assert [e.action for e in engine.events(filters=["event=oom", f"container={cid}"])] == ["oom"]
 
 
+def test_an_oom_kill_in_a_container_that_keeps_running_reaches_a_follower_once(
+        engine: Engine, run: Callable[..., str]) -> None:
+    # dd is OOM-killed at once; sh lives on. Docker reports the oom then, not at the exit.
+    name = f"oom-{secrets.token_hex(4)}"
+    since = f"{time.time() - 1:.3f}"           # the follower misses nothing while it starts
+    follower = subprocess.Popen(_cli(engine, "events", "--format", "json", "--since", since,
+                                     "--filter", "event=oom", "--filter", f"container={name}"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout],  # type: ignore[union-attr]
+                         daemon=True).start()
+        cid = run("sh", "-c", "dd if=/dev/zero of=/dev/null bs=200M count=1; exec sleep 300",
+                  name=name, memory=32 * MB)
+        # No call of ours syncs the container meanwhile: the follower's own check records it.
+        try:
+            got = json.loads(lines.get(timeout=30))
+        except queue.Empty:
+            raise AssertionError("the follower saw no oom event") from None
+        assert (got["Action"], got["Actor"]["ID"]) == ("oom", cid)
+        info = engine.container(cid)
+        assert info.status == "running" and info.state.oom_killed
+        engine.kill(cid)
+        assert engine.wait(cid, timeout=30) == 137
+        evs = engine.events(filters=[f"container={cid}"])
+        assert [e.action for e in evs].count("oom") == 1               # not again at the exit
+        assert (evs[-1].action, evs[-1].attributes["oomKilled"]) == ("die", "true")
+        time.sleep(1.5)                         # a second check of the follower's finds nothing new
+        assert lines.empty(), "the oom event arrived twice"
+    finally:
+        follower.send_signal(signal.SIGINT)
+        try:
+            follower.wait(10)
+        except subprocess.TimeoutExpired:
+            follower.kill()
+            follower.wait()
+
+
 def test_every_resource_flag_reaches_the_cgroup(engine: Engine, run: Callable[..., str]) -> None:
     cid = run("sleep", "300", memory=64 * MB, memory_swap=96 * MB, memory_reservation=32 * MB,
               cpu_shares=512, cpuset_cpus="0", cpu_period=50000, cpu_quota=25000, pids_limit=33)

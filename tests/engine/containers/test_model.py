@@ -28,3 +28,9 @@ def test_info() -> None:
     info = to_info("f" * 64, "web", cfg, RunState(status="exited", exit_code=3, finished_ns=10**18))
     assert info.short_id == "f" * 12 and info.status == "exited" and info.state.exit_code == 3
     assert info.state.finished_at is not None and info.state.started_at is None and info.tty
+
+
+def test_state_rows_written_before_the_oom_count_load() -> None:
+    old = RunState.from_json('{"status": "running", "pid": 5, "oom_killed": false}')
+    assert old.oom_kills == 0
+    assert RunState.from_json(old.but(oom_kills=2).to_json()).oom_kills == 2
