@@ -45,7 +45,7 @@ def port_bindings(specs: Sequence[str]) -> dict[str, list[dict[str, str]]]:
 
 def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
                      exposed: Sequence[str], *, attachments: Sequence[Any] = (),
-                     cid: str = "", name: str = "",
+                     cid: str = "", name: str = "", mode: str = "",
                      network_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``NetworkSettings``: one entry per network, and the published ports.
 
@@ -54,7 +54,9 @@ def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
     not running). ``attachments`` (:class:`engine.network.model.Attachment`)
     are the networks it joins on start: those without an endpoint are
     listed as Docker lists a stopped container's, with no address.
-    ``network_ids`` maps network names to ids for them.
+    ``network_ids`` maps network names to ids for them. A container on
+    ``--network none`` or ``host`` (``mode``) is listed, as Docker lists it,
+    under that name with no addresses.
     """
     from hashlib import sha256
 
@@ -80,6 +82,14 @@ def network_settings(endpoints: Sequence[Any], ports: Sequence[Any],
             "IPAMConfig": {"IPv4Address": att.ip} if att.ip else None, "Links": None,
             "Aliases": [name, *att.aliases, cid[:12]] if name else list(att.aliases),
             "NetworkID": (network_ids or {}).get(net, ""), "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "", "DriverOpts": None,
+        }
+    if mode in ("none", "host") and mode not in nets:
+        nets[mode] = {
+            "IPAMConfig": None, "Links": None, "Aliases": None,
+            "NetworkID": (network_ids or {}).get(mode, ""), "EndpointID": "",
             "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": "", "DriverOpts": None,
@@ -230,6 +240,6 @@ def inspect(cid: str, name: str, cfg: StoredConfig, st: RunState, *, files: Moni
         },
         "NetworkSettings": {**network_settings(endpoints, ports, cfg.exposed_ports,
                                                attachments=cfg.attachments(), cid=cid, name=name,
-                                               network_ids=network_ids),
+                                               mode=spec.network, network_ids=network_ids),
                             "SandboxKey": netns_path},
     }

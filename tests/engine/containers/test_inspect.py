@@ -66,3 +66,20 @@ def test_a_running_container_shows_its_endpoints(tmp_path: Path) -> None:
         ("10.9.0.7", "10.9.0.1", {"IPv4Address": "10.9.0.7"})
     assert settings["IPAddress"] == "10.9.0.7"
 
+
+
+def test_none_and_host_are_listed_as_their_network_with_no_address(tmp_path: Path) -> None:
+    for mode in ("none", "host"):
+        for status in ("running", "exited"):
+            settings = _inspect(tmp_path, ContainerSpec(image="busybox", network=mode),
+                                status=status)["NetworkSettings"]
+            assert list(settings["Networks"]) == [mode], (mode, status)
+            net = settings["Networks"][mode]
+            assert (net["IPAddress"], net["Gateway"], net["IPPrefixLen"], net["MacAddress"],
+                    net["EndpointID"], net["Aliases"], net["IPAMConfig"]) == \
+                ("", "", 0, "", "", None, None), (mode, status)
+            assert settings["IPAddress"] == "" and settings["Gateway"] == ""
+    # A network of that name in the store (Docker has both) gives its id.
+    nets = _inspect(tmp_path, ContainerSpec(image="busybox", network="host"),
+                    network_ids={"host": "h" * 64})["NetworkSettings"]["Networks"]
+    assert nets["host"]["NetworkID"] == "h" * 64
