@@ -132,3 +132,33 @@ def test_ps_and_container_ls_work_on_an_empty_root(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no such container: nope" in r.stderr
     r = portside("logs", "nope", root=tmp_path)
     assert r.returncode == 125 and "portside ps -a" in r.stderr
+
+
+def test_container_prune_answered_no_keeps_everything_and_exits_0(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import io
+
+    from engine import Engine
+    from tests.engine.test_resources_api import add_container
+    from tui.cli import main
+
+    root = tmp_path / "root"
+    e = Engine(root)
+    add_container(e, "d" * 64, "done", status="exited")
+    e.close()
+
+    def prune(answer: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+        rc = main([f"--root={root}", "container", "prune"])
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    for answer in ("n\n", "no\n", ""):                    # "" : no answer at all is a no
+        rc, out, err = prune(answer)
+        assert (rc, out) == (0, ""), answer
+        assert "Are you sure" in err
+        assert main([f"--root={root}", "ps", "-a", "-q"]) == 0
+        assert capsys.readouterr().out.split() == ["d" * 12], answer
+    rc, out, _ = prune("y\n")
+    assert rc == 0 and out.splitlines()[:2] == ["Deleted Containers:", "d" * 64]
+    assert main([f"--root={root}", "ps", "-a", "-q"]) == 0 and capsys.readouterr().out == ""

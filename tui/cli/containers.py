@@ -450,7 +450,7 @@ def cmd_wait(engine: Engine, a: argparse.Namespace) -> int:
 def cmd_prune(engine: Engine, a: argparse.Namespace) -> int:
     if not a.force and not confirm("WARNING! This will remove all stopped containers.\n"
                                    "Are you sure you want to continue? [y/N] "):
-        return 1
+        return 0                      # an explicit no is not a failure (Docker exits 0)
     sizes = {c.id: engine.container_size(c.id) for c in engine.containers(all=True)
              if c.status in ("exited", "created")}
     removed = engine.container_prune()
