@@ -99,3 +99,26 @@ def test_palette_finds_actions_the_keys_have(images_engine: Engine) -> None:
             tabs = detail.tabs()
             await wait_for(pilot, lambda: tabs is not None and tabs.active == "image-history")
     run(go)
+
+
+def test_esc_and_a_digit_typed_fast_still_switch_views(images_engine: Engine) -> None:
+    """Esc then 2 within the escape delay is one key (alt+2); it must not be lost."""
+    from textual._xterm_parser import XTermParser
+
+    async def go() -> None:
+        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            lists = app.main.lists
+            assert lists.view == "containers"
+            for digit, view in (("2", "images"), ("4", "networks"), ("3", "volumes"),
+                                ("5", "events"), ("1", "containers")):
+                # The bytes a terminal sends, through Textual's own parser.
+                for event in XTermParser().feed("\x1b" + digit):
+                    app._driver.process_message(event)  # type: ignore[union-attr]
+                await wait_for(pilot, lambda: lists.view == view)
+                assert lists.table(view) is None or lists.table(view).has_focus  # type: ignore[union-attr]
+            await pilot.press("alt+4")                 # a terminal that reports alt itself
+            assert lists.view == "networks"
+    run(go)
+    rows = {row[3]: row for row in help_rows({})}
+    assert rows["view.images_alt"][0] == "alt+2, esc 2"

@@ -41,7 +41,7 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in (("Key", 11), ("Action", 20), ("Where", 13), ("Id", 22)):
+        for label, width in (("Key", 13), ("Action", 18), ("Where", 13), ("Id", 22)):
             table.add_column(label, key=label.lower(), width=width)
         self._fill("")
         table.focus()

@@ -119,7 +119,10 @@ def binding_ids() -> set[str]:
 
 _NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space",
           "left_square_bracket": "[", "right_square_bracket": "]", "ampersand": "&",
-          "asterisk": "*", "at": "@", "colon": ":"}
+          "asterisk": "*", "at": "@", "colon": ":",
+          # esc and a digit typed fast arrive as these (see MainScreen)
+          "inverted_exclamation_mark": "esc 1", "trade_mark_sign": "esc 2",
+          "pound_sign": "esc 3", "cent_sign": "esc 4", "infinity": "esc 5"}
 
 
 def key_display(keys: str) -> str:

@@ -53,6 +53,20 @@ class MainScreen(Screen[None]):
         Binding("3", "view('volumes')", "Volumes", show=False, id="view.volumes"),
         Binding("4", "view('networks')", "Networks", show=False, id="view.networks"),
         Binding("5", "view('events')", "Events", show=False, id="view.events"),
+        # Esc then a digit typed within Textual's escape delay (0.1 s) arrives
+        # as one key: alt+digit, which Textual names after the character a
+        # Mac's option+digit types (esc 1 -> "¡", inverted_exclamation_mark).
+        # They mean the view: without these, the esc and the digit were both lost.
+        Binding("alt+1,inverted_exclamation_mark", "view('containers')", "Containers",
+                show=False, id="view.containers_alt"),
+        Binding("alt+2,trade_mark_sign", "view('images')", "Images",
+                show=False, id="view.images_alt"),
+        Binding("alt+3,pound_sign", "view('volumes')", "Volumes",
+                show=False, id="view.volumes_alt"),
+        Binding("alt+4,cent_sign", "view('networks')", "Networks",
+                show=False, id="view.networks_alt"),
+        Binding("alt+5,infinity", "view('events')", "Events",
+                show=False, id="view.events_alt"),
         Binding("tab", "cycle_view(1)", "Next view", show=False, id="view.next"),
         Binding("shift+tab", "cycle_view(-1)", "Prev view", show=False, id="view.prev"),
         Binding("right_square_bracket", "detail_tab(1)", "Next tab", show=False,

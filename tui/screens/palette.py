@@ -28,10 +28,12 @@ class PortsideCommands(Provider):
         if main is None:
             return
         yield "Run a new container", "open the run dialog (n)", main.open_run_dialog
+        seen: set[tuple[str, str]] = set()
         for b in all_bindings():
             target = self._target_of(b)
-            if target is None or b.action_name in MOVES:
-                continue
+            if target is None or b.action_name in MOVES or (target, b.binding.action) in seen:
+                continue            # once per action: "1" and "alt+1" both switch views
+            seen.add((target, b.binding.action))
             keys = keys_of(b, getattr(getattr(self.app, "config", None), "keymap", {}) or {})
             yield f"{b.section}: {b.description}", f"key: {keys}", partial(
                 self._run, target, b.binding.action)
