@@ -82,6 +82,7 @@ class StatsSampler:
         self._host_memory = mem_total(proc)
         # container id -> (container CPU ns, host CPU ns) at the previous sample
         self._prev: dict[str, tuple[int, int]] = {}
+        self._blk: dict[str, tuple[int, int]] = {}     # block I/O high-water marks
         self._files = KeptFiles(keep_files)
 
     def __enter__(self) -> "StatsSampler":
@@ -120,6 +121,7 @@ class StatsSampler:
         now = datetime.now(timezone.utc)
         prev = self._prev
         seen: dict[str, tuple[int, int]] = {}
+        blk_seen: dict[str, tuple[int, int]] = {}
         out: list[ContainerStats] = []
         for t in targets:
             read = files.reader(t.id)
@@ -144,6 +146,12 @@ class StatsSampler:
             blk_r, blk_w = cg.io_read_bytes, cg.io_write_bytes
             if not cg.io_accounted:
                 blk_r, blk_w = tasks_io(self.proc, t.cgroup.pids(read), read)
+            # Totals never go back while a container runs, but the source can
+            # change under us (v1 blkio counts only once the kernel made the
+            # cgroup's entry; the per-task fallback forgets exited processes).
+            high_r, high_w = self._blk.get(t.id, (0, 0))
+            blk_r, blk_w = max(blk_r, high_r), max(blk_w, high_w)
+            blk_seen[t.id] = (blk_r, blk_w)
             out.append(ContainerStats(
                 id=t.id, name=t.name, time=now, cpu_percent=cpu_pct,
                 memory_usage=used, memory_limit=limit,
@@ -153,6 +161,7 @@ class StatsSampler:
         # Forget containers no longer sampled (a restarted one starts fresh)
         # and close their files.
         self._prev = seen
+        self._blk = blk_seen
         for owner in files.owners() - seen.keys() - {""}:
             files.drop(owner)
         return out

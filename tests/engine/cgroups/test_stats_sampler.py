@@ -231,3 +231,18 @@ def test_tty_names_are_decoded_from_the_device_number(tmp_path: Path) -> None:
     (tmp_path / "42" / "stat").write_text("42 (sh (x) y) S 1 42 42 34818 42 4194560 0 0\n")
     assert process_tty(tmp_path, 42) == "pts/2"                    # a comm with spaces and parens
     assert process_tty(tmp_path, 43) == "?"
+
+
+def test_block_io_never_goes_back_while_sampled(tmp_path: Path) -> None:
+    fake = FakeV1(tmp_path)
+    t = _v1_target(fake, "io", 400)
+    fake.set("memory", "/portside/io", "cgroup.procs", "400\n")
+    fake.proc.add_pid(400)
+    (fake.proc.root / "400" / "io").write_text("read_bytes: 0\nwrite_bytes: 16384\n")
+    sampler = StatsSampler(proc=fake.proc.root)
+    assert (sampler.sample_targets([t])[0].block_write) == 16384
+    # The kernel starts counting for the cgroup, from less than the tasks showed.
+    fake.set("blkio", "/portside/io", "blkio.throttle.io_service_bytes_recursive",
+             "254:0 Read 4096\n254:0 Write 0\nTotal 4096\n")
+    s = sampler.sample_targets([t])[0]
+    assert (s.block_read, s.block_write) == (4096, 16384)
