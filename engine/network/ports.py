@@ -277,9 +277,10 @@ def render_ruleset(table: str, bridges: Sequence[BridgeRules], dnats: Sequence[D
       half of the localhost path; the bridge also needs
       ``route_localnet=1``), of container traffic going out, and of
       hairpin traffic (a container reaching its own published port);
-    - forwarding between two portside bridges dropped (isolation), and for
-      ``--internal`` networks any forwarding in or out dropped, and any
-      packet from them to the host itself (input hook).
+    - forwarding between two portside bridges dropped (isolation) except
+      to a published port, and for ``--internal`` networks any forwarding
+      in or out dropped, and any packet from them to the host itself
+      (input hook).
     """
     lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
     lines += _chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
@@ -308,10 +309,15 @@ def render_ruleset(table: str, bridges: Sequence[BridgeRules], dnats: Sequence[D
         if b.internal:
             fwd.append(f"iifname {br} oifname != {br} drop")
             fwd.append(f"oifname {br} iifname != {br} drop")
-            continue
+    # A published port is the host's: a container on another network reaches
+    # it through the host's address (DNAT'd here), as anything else on the
+    # host can. Only that; other traffic between networks stays dropped.
+    if len([b for b in bridges if not b.internal]) > 1:
+        fwd.append("ct status dnat accept")
+    for b in bridges:
         others = [_q(n) for n in names if n != b.bridge]
-        if others:
-            fwd.append(f"iifname {br} oifname {{ {', '.join(others)} }} drop")
+        if not b.internal and others:
+            fwd.append(f"iifname {_q(b.bridge)} oifname {{ {', '.join(others)} }} drop")
     lines += _chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
     # The host itself is a way out too: an internal network's containers must
     # not reach the host's listeners (on the gateway address or any other).

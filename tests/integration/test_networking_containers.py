@@ -198,6 +198,18 @@ def test_two_networks_are_isolated(engine: Engine, make: Callable[..., str],
     assert code != 0
 
 
+def test_a_published_port_is_reachable_from_another_network(
+        engine: Engine, make: Callable[..., str], network: Callable[..., str]) -> None:
+    a, b = network(), network()
+    port = _free_port()
+    gateway_b = str(engine.network(b).gateway)
+    make(*HTTPD, network=a, ports=(f"{port}:80",))
+    other = make(network=b)
+    # Through the host's address on b's side (its gateway): the published
+    # port, as from anything on the host; the container's own address stays cut off.
+    assert http_get(engine, other, gateway_b, port)[0] == 0
+
+
 def test_internal_network_cannot_reach_the_hosts_listeners(
         engine: Engine, make: Callable[..., str], network: Callable[..., str]) -> None:
     net = network(internal=True)
