@@ -90,3 +90,32 @@ def test_volume_prune_asks_then_removes_unused(engine: Engine) -> None:
             await wait_for(pilot, lambda: "scratch" not in table.records)
             assert engine.volumes() == []
     run(go)
+
+
+def test_an_empty_list_says_how_to_fill_it(engine: Engine) -> None:
+    async def go() -> None:
+        app = make_app(engine, keymap={"volume.create": "ctrl+n"})
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            table = app.query_one(VolumesTable)
+            await wait_for(pilot, lambda: table.loaded)
+            await pilot.pause()
+            line = table.render_line(1).text
+            assert "No volumes. ctrl+n creates one; or: portside volume create NAME" in line
+            engine.volume_create("cache")
+            await wait_for(pilot, lambda: table.row_count == 1)
+            assert "No volumes" not in table.render_line(1).text
+            assert "cache" in table.render_line(1).text
+            await pilot.press("slash", *"zzz")
+            await wait_for(pilot, lambda: table.row_count == 0)
+            assert "No volumes match “zzz”; esc clears the filter" in table.render_line(1).text
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: table.row_count == 1)
+            await pilot.press("2")                # every list has its own line
+            images = app.main.lists.table("images")
+            assert images is not None
+            await wait_for(pilot, lambda: images.loaded)
+            await pilot.pause()
+            assert "No images. L loads an archive, p pulls" in images.render_line(1).text
+    run(go)
+    engine.volume_rm("cache")

@@ -53,7 +53,10 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 
 def spark(values: Deque[float] | list[float], width: int = SPARK_WIDTH) -> str:
-    """A tiny sparkline of the last ``width`` CPU %: its shape; the number beside it says how much."""
+    """A tiny sparkline of the last ``width`` CPU %.
+
+    Its shape only; the number beside it says how much.
+    """
     recent = list(values)[-width:]
     top = max(10.0, max(recent))
     return "".join(_BARS[min(7, int(v / top * 7.99))] for v in recent).rjust(width, " ")
@@ -78,6 +81,7 @@ class ContainersTable(ResourceTable[ContainerInfo]):
     """Every container (running and stopped); space marks rows for bulk actions."""
 
     kind = "container"
+    EMPTY = "No containers. {container.run} runs one; or: portside run IMAGE COMMAND"
     COLUMNS = COLUMNS
     DEFAULT_SORT = "status"
     MARKABLE = True

@@ -40,6 +40,7 @@ class EventsTable(ResourceTable[Event]):
     """What happened, from any process using this engine."""
 
     kind = "event"
+    EMPTY = "No events yet: changes to containers, images, volumes and networks show here"
     COLUMNS = COLUMNS
     DEFAULT_SORT = "time"
     BINDINGS: ClassVar[list[BindingType]] = []

@@ -30,6 +30,8 @@ class ImagesTable(ResourceTable[ImageInfo]):
     """Images in the store, one row per image (tags joined)."""
 
     kind = "image"
+    EMPTY = ("No images. {image.load} loads an archive, {image.pull} pulls; "
+             "or: portside image bootstrap busybox")
     COLUMNS = COLUMNS
     DEFAULT_SORT = "created"
 

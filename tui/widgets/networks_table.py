@@ -32,6 +32,7 @@ class NetworksTable(ResourceTable[Any]):
     """Bridge networks."""
 
     kind = "network"
+    EMPTY = "No networks. {network.create} creates one; or: portside network create NAME"
     COLUMNS = COLUMNS
     DEFAULT_SORT = "name"
 

@@ -8,12 +8,14 @@ costs nothing when one of them changes.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -50,6 +52,7 @@ class ColumnSpec(Generic[R]):
 
 
 MARK = "mark"
+_KEY_REF = re.compile(r"\{([a-z_]+\.[a-z_]+)\}")
 
 
 class ResourceTable(DataTable, Generic[R]):
@@ -59,6 +62,9 @@ class ResourceTable(DataTable, Generic[R]):
     COLUMNS: ClassVar[tuple[ColumnSpec[Any], ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
     MARKABLE: ClassVar[bool] = False
+    # What an empty list says, under its header: how to make the first one.
+    # ``{binding.id}`` is replaced by the key bound to it now (keymap applied).
+    EMPTY: ClassVar[str] = ""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="list.down"),
@@ -127,6 +133,36 @@ class ResourceTable(DataTable, Generic[R]):
     def label_of(self, key: str) -> str:
         """A short human name for messages ("web", "busybox:latest")."""
         return key[:12]
+
+    # -- empty ---------------------------------------------------------------
+    def empty_hint(self) -> str:
+        """The line an empty list shows ("" while loading or if it has rows)."""
+        if self.row_count or not self.loaded:
+            return ""
+        if self.filter_text and self.records:
+            return f"No {self.kind}s match “{self.filter_text}”; esc clears the filter"
+        return _KEY_REF.sub(lambda m: self.key_for(m.group(1)), self.EMPTY)
+
+    def key_for(self, binding_id: str) -> str:
+        """The key that runs ``binding_id`` on this table now, as users read it."""
+        from ..screens.keys import key_display
+        keymap = getattr(getattr(self.app, "config", None), "keymap", None) or {}
+        for cls in type(self).__mro__:
+            for b in cls.__dict__.get("BINDINGS", ()):
+                if isinstance(b, Binding) and b.id == binding_id:
+                    return key_display(keymap.get(binding_id, b.key)).split(",")[0]
+        return binding_id
+
+    def render_line(self, y: int) -> Strip:
+        top = self.header_height if self.show_header else 0
+        hint = self.empty_hint() if y == top and not self.row_count else ""
+        if not hint:
+            return super().render_line(y)
+        width = self.size.width
+        text = Text(" " + hint, style="italic", no_wrap=True, overflow="ellipsis")
+        lines = self.app.console.render_lines(text, self.app.console.options.update(
+            width=width, height=1), style=self.rich_style, pad=True)
+        return Strip(lines[0], width)
 
     # -- building ----------------------------------------------------------
     def layout_for(self, width: int) -> Any:
@@ -197,6 +233,8 @@ class ResourceTable(DataTable, Generic[R]):
         self.records = new
         self.marked &= new.keys()
         self._apply(changed)
+        if not self.row_count:
+            self.refresh()          # the empty hint (or its new wording)
 
     def refresh_rows(self) -> None:
         """Re-render every cell (e.g. relative times) without touching order."""
@@ -322,6 +360,8 @@ class ResourceTable(DataTable, Generic[R]):
         if text != self.filter_text:
             self.filter_text = text
             self._apply(set())        # rows come and go; none changed
+            if not self.row_count:
+                self.refresh()
 
     # -- sort --------------------------------------------------------------
     def sort_by(self, column: str, reverse: bool | None = None) -> None:

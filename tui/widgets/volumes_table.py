@@ -29,6 +29,7 @@ class VolumesTable(ResourceTable[VolumeInfo]):
     """Named volumes."""
 
     kind = "volume"
+    EMPTY = "No volumes. {volume.create} creates one; or: portside volume create NAME"
     COLUMNS = COLUMNS
     DEFAULT_SORT = "name"
 
