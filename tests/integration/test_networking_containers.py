@@ -18,7 +18,7 @@ import tarfile
 import threading
 import time
 import urllib.request
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -438,3 +438,21 @@ def test_the_default_route_moves_when_its_network_goes(engine: Engine, make: Cal
     assert default_via() == str(engine.network("bridge").gateway)
     engine.network_disconnect("bridge", cid)
     assert default_via() == str(engine.network(n1).gateway)
+
+
+def test_cli_run_joins_every_network_given(engine: Engine, network: Callable[..., str]) -> None:
+    n1 = network()
+    base = [sys.executable, "-m", "tui", "--root", str(engine.paths.root),
+            "--run-dir", str(engine.paths.run)]
+    r = subprocess.run(base + ["run", "--rm", "--network", n1, "--network", "bridge", "busybox",
+                               "ip", "-4", "-o", "addr"], capture_output=True, text=True,
+                       timeout=60, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    addrs = {line.split()[1]: IPv4Interface(line.split()[3]) for line in r.stdout.splitlines()}
+    assert addrs["eth0"].ip in engine.network(n1).subnet
+    assert addrs["eth1"].ip in engine.network("bridge").subnet
+    before = {c.id for c in engine.containers(all=True)}
+    bad = subprocess.run(base + ["run", "--rm", "--network", n1, "--network", "nosuch", "busybox",
+                                 "true"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert bad.returncode == 125 and "no such network: nosuch" in bad.stderr
+    assert {c.id for c in engine.containers(all=True)} == before       # nothing left behind

@@ -95,8 +95,9 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", default="no", help="no | on-failure[:N] | always | unless-stopped")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("-l", "--label", action="append", default=[], help="set a label (key=value)")
-    p.add_argument("--network", "--net", default=None,
-                   help="bridge (the default network, default) | none | host | a network name")
+    p.add_argument("--network", "--net", action="append", default=None,
+                   help="bridge (the default network, default) | none | host | a network name; "
+                        "repeat to join several networks")
     p.add_argument("--ip", default=None, help="IPv4 address on the network (e.g. 10.89.1.10)")
     p.add_argument("--network-alias", "--net-alias", action="append", default=[],
                    help="another name the container is known by on a user-defined network")
@@ -241,8 +242,12 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
     if command and command[0] == "--":
         command = command[1:]
     extra: dict[str, Any] = {}
-    if a.network is not None:
-        extra["network"] = a.network
+    if a.network:
+        if len(a.network) > 1 and any(n in ("none", "host") or n.startswith("container:")
+                                      for n in a.network):
+            raise InvalidArgument("--network none or host cannot be combined with other networks",
+                                  hint="give one --network, or only bridge networks")
+        extra["network"] = a.network[0]
     return ContainerSpec(
         image=a.image, command=tuple(command) or None,
         entrypoint=(a.entrypoint,) if a.entrypoint else (() if a.entrypoint == "" else None),
@@ -257,8 +262,15 @@ def spec_from_args(a: argparse.Namespace) -> ContainerSpec:
         **resource_spec_fields(a), **extra)
 
 
-def _create(engine: Engine, spec: ContainerSpec) -> ContainerInfo:
-    """Create, pulling the image first if it is not here (as Docker does)."""
+def _create(engine: Engine, spec: ContainerSpec, also: list[str] | None = None) -> ContainerInfo:
+    """Create, pulling the image first if it is not here (as Docker does).
+
+    ``also``: more networks (``--network`` given again) the container joins
+    as well; they are checked before anything is created.
+    """
+    more = list(also or [])
+    for net in more:
+        engine.network(net)                     # NoSuchNetwork before anything exists
     try:
         info = engine.create(spec)
     except NoSuchImage:
@@ -268,6 +280,12 @@ def _create(engine: Engine, spec: ContainerSpec) -> ContainerInfo:
         except EngineError as err:
             raise NoSuchImage(spec.image) from err
         info = engine.create(spec)
+    try:
+        for net in more:
+            engine.network_connect(net, info.id)
+    except EngineError:
+        engine.rm(info.id, force=True, volumes=True)   # bad input leaves nothing behind
+        raise
     for warning in info.warnings:
         sys.stderr.write(f"WARNING: {warning}\n")
     return info
@@ -276,14 +294,14 @@ def _create(engine: Engine, spec: ContainerSpec) -> ContainerInfo:
 # -- handlers ---------------------------------------------------------------------------
 
 def cmd_create(engine: Engine, a: argparse.Namespace) -> int:
-    info = _create(engine, spec_from_args(a))
+    info = _create(engine, spec_from_args(a), (a.network or [])[1:])
     print(info.id)
     return 0
 
 
 def cmd_run(engine: Engine, a: argparse.Namespace) -> int:
     spec = spec_from_args(a)
-    info = _create(engine, spec)
+    info = _create(engine, spec, (a.network or [])[1:])
     if a.detach:
         try:
             engine.start(info.id)
