@@ -18,3 +18,25 @@ def test_sizes_read_like_docker(n: int, text: str) -> None:
 
 def test_the_app_and_the_cli_share_one_function() -> None:
     assert human_size is output.human_size
+
+
+def test_cpu_sparklines_scale_from_zero_to_a_floor_a_limit_or_the_peak() -> None:
+    from tui.widgets.format import CPU_FLOOR, bar_levels, cpu_top
+    idle = [0.3, 0.6, 0.4, 0.5]
+    assert cpu_top(idle) == CPU_FLOOR == 5.0           # not 0.6: idle must look idle
+    assert max(bar_levels(idle, 4, cpu_top(idle))) == 0
+    assert cpu_top(idle, limit=50.0) == 50.0           # a --cpus 0.5 container: a share of it
+    assert cpu_top([80.0, 120.0], limit=50.0) == 120.0  # a peak above either is the top
+    assert cpu_top([], limit=None) == CPU_FLOOR
+    assert cpu_top(idle, limit=0.0) == CPU_FLOOR
+    assert bar_levels([0.0, 2.5, 5.0], 3, 5.0) == [0, 3, 7]
+    busy = [100.0, 50.0, 100.0]
+    assert bar_levels(busy, 3, cpu_top(busy)) == [7, 3, 7]
+
+
+def test_bar_levels_fit_any_number_of_samples_into_the_width() -> None:
+    from tui.widgets.format import bar_levels
+    assert bar_levels([1.0, 7.0, 2.0, 3.0], 2, 7.0) == [7, 3]      # each cell: its share's max
+    assert bar_levels([7.0, 0.0], 4, 7.0) == [7, 7, 0, 0]          # stretched
+    assert bar_levels([], 3, 5.0) == [0, 0, 0]
+    assert bar_levels([5.0], 0, 5.0) == []

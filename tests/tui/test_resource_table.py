@@ -203,4 +203,4 @@ def test_containers_list_at_80_columns_gives_command_the_room() -> None:
             assert t.shown_columns[-2:] == ("id", "command") and t.spark_width == 8
     run(go)
     assert spark([0.0, 5.0, 10.0], 2) == "▄█"        # the newest samples, scaled to 10% or more
-    assert spark([1.0], 4) == "   ▁"
+    assert spark([1.0], 4) == "   ▂"                  # 1% of a 5% floor

@@ -11,7 +11,7 @@ from textual.message import Message
 
 from engine import ContainerInfo
 
-from .format import STATUS_ORDER, short_ago, status_text, timestamp
+from .format import BARS, STATUS_ORDER, bar_levels, cpu_top, short_ago, status_text, timestamp
 from .resource_table import Cell, ColumnSpec, ResourceTable
 
 
@@ -49,7 +49,6 @@ COLUMNS: tuple[ColumnSpec[ContainerInfo], ...] = (
 SPARK_WIDTH = 8        # samples kept per row (the widest sparkline)
 NARROW_SPARK = 4       # the sparkline's length in a table narrower than WIDE_SPARK
 WIDE_SPARK = 120
-_BARS = "▁▂▃▄▅▆▇█"
 
 
 def spark(values: Deque[float] | list[float], width: int = SPARK_WIDTH) -> str:
@@ -58,8 +57,8 @@ def spark(values: Deque[float] | list[float], width: int = SPARK_WIDTH) -> str:
     Its shape only; the number beside it says how much.
     """
     recent = list(values)[-width:]
-    top = max(10.0, max(recent))
-    return "".join(_BARS[min(7, int(v / top * 7.99))] for v in recent).rjust(width, " ")
+    levels = bar_levels(recent, len(recent), cpu_top(recent))
+    return "".join(BARS[i] for i in levels).rjust(width, " ")
 
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

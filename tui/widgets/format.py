@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Iterable, Sequence
 
 # Sizes read as the CLI prints them (Docker's short form: 0B, 999B, 4.26MB):
 # one function for both (tui.cli.output is plain Python, no textual).
@@ -57,3 +58,39 @@ def status_text(status: str, exit_code: int, since: datetime | None,
     if since is not None:
         text += " " + short_ago(since, now)
     return text, style
+
+
+CPU_FLOOR = 5.0        # % of one core: the least a CPU sparkline's top can be
+
+
+def cpu_top(values: Iterable[float], limit: float | None = None) -> float:
+    """The top of a CPU sparkline's scale (its bottom is 0).
+
+    The highest sample, but never below the container's CPU limit (its
+    bars are then a share of what it may use) or, without one, below
+    ``CPU_FLOOR``: scaled to their own min and max, 0.3-0.6% drew as a
+    busy line; from 0 to 5% they lie flat, as idle should.
+    """
+    peak = max(values, default=0.0)
+    return max(peak, limit if limit and limit > 0 else CPU_FLOOR)
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def bar_levels(data: Sequence[float], width: int, top: float) -> list[int]:
+    """One bar height (0-7) per cell for ``data`` drawn in ``width`` cells from 0 to ``top``.
+
+    More samples than cells: each cell shows the highest of its share of
+    them. Fewer: samples stretch over several cells.
+    """
+    n = len(data)
+    if n == 0 or width <= 0:
+        return [0] * max(width, 0)
+    out = []
+    for i in range(width):
+        start = i * n // width
+        end = max(start + 1, (i + 1) * n // width)
+        value = max(data[start:end])
+        out.append(min(7, max(0, int(value / top * 7.99))) if top > 0 else 0)
+    return out

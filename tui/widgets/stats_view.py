@@ -9,32 +9,58 @@ import os
 from collections import deque
 from typing import Any, ClassVar, Deque
 
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import BindingType
 from textual.containers import Grid, Vertical
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Sparkline, Static
 
 from engine import EngineError
 
-from .format import human_size
+from .format import BARS, bar_levels, cpu_top, human_size
 
 HISTORY = 300          # samples (seconds) kept
 SPARK = 120            # samples the sparklines show
 INTERVAL = 1.0
 
 
+class ScaledSparkline(Sparkline):
+    """A sparkline from 0 to ``top``, not from its data's own min to max.
+
+    Textual's stretches whatever it is given to its full height, so a
+    steady 0.3-0.6% CPU looked as busy as a core flat out.
+    """
+
+    top: reactive[float] = reactive(1.0)
+
+    def render(self) -> RenderResult:
+        _, base = self.background_colors
+        low = base + self.get_component_styles("sparkline--min-color").color
+        high = base + self.get_component_styles("sparkline--max-color").color
+        text = Text(no_wrap=True)
+        for level in bar_levels(list(self.data or []), self.size.width, self.top):
+            text.append(BARS[level], Style(color=low.blend(high, level / 7).rich_color))
+        return text
+
+
 class Metric(Vertical):
     """A label with the current value over a sparkline of recent values."""
 
-    def __init__(self, title: str, *, id: str) -> None:
+    def __init__(self, title: str, *, id: str, scaled: bool = False) -> None:
+        """``scaled``: the sparkline starts at 0 and tops at what ``set`` says."""
         super().__init__(id=id, classes="metric")
         self.title = title
+        self.scaled = scaled
 
     def compose(self) -> ComposeResult:
         yield Static(self._line("-"), classes="metric-value")
-        yield Sparkline([0.0] * SPARK, classes="metric-spark")
+        if self.scaled:
+            yield ScaledSparkline([0.0] * SPARK, classes="metric-spark")
+        else:
+            yield Sparkline([0.0] * SPARK, classes="metric-spark")
 
     def _line(self, value: str) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -42,15 +68,19 @@ class Metric(Vertical):
         t.append(value, style="bold")
         return t
 
-    def set(self, value: str, history: list[float]) -> None:
+    def set(self, value: str, history: list[float], top: float | None = None) -> None:
+        """Show ``value`` and the last samples of ``history`` (``top``: a scaled line's top)."""
         self.query_one(".metric-value", Static).update(self._line(value))
         # A fixed window, filled from the right, so a new sample is one step
         # to the right rather than a redraw of the whole line. Padded with
-        # the first sample, not 0: the line scales to its own min and max,
-        # so a 0 pad drew the first sample of a steady 700kB as a spike.
+        # the first sample, not 0: an unscaled line spans its own min and
+        # max, so a 0 pad drew the first sample of a steady 700kB as a spike.
         data = history[-SPARK:]
         pad = data[0] if data else 0.0
-        self.query_one(Sparkline).data = [pad] * (SPARK - len(data)) + data
+        line = self.query_one(Sparkline)
+        if isinstance(line, ScaledSparkline) and top is not None:
+            line.top = top
+        line.data = [pad] * (SPARK - len(data)) + data
 
 
 class StatsView(Vertical, can_focus=True):
@@ -72,7 +102,7 @@ class StatsView(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static("", classes="stats-note", markup=False)
         with Grid(classes="stats-grid"):
-            yield Metric("CPU", id="m-cpu")
+            yield Metric("CPU", id="m-cpu", scaled=True)
             yield Metric("Memory", id="m-mem")
             yield Metric("Net rx / tx", id="m-net")
             yield Metric("Block read / write", id="m-blk")
@@ -155,7 +185,9 @@ class StatsView(Vertical, can_focus=True):
             cpus = f" of {cap[0]:g}% ({cap[1]})"
         else:
             cpus = f" of {s.online_cpus * 100}%" if s.online_cpus else ""
-        self.query_one("#m-cpu", Metric).set(f"{s.cpu_percent:.1f}%{cpus}", list(h["cpu"]))
+        cpu = list(h["cpu"])
+        self.query_one("#m-cpu", Metric).set(f"{s.cpu_percent:.1f}%{cpus}", cpu,
+                                             cpu_top(cpu[-SPARK:], cap[0] if cap else None))
         self.query_one("#m-mem", Metric).set(
             f"{human_size(s.memory_usage)} / {human_size(s.memory_limit)} "
             f"({s.memory_percent:.1f}%)", list(h["mem"]))
