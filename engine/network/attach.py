@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
@@ -200,16 +201,10 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
             first = not store.endpoints(ctx.db, network_id=net.id)
             net = _bring_up(ctx, dp, net)
             with ctx.db.tx() as c:
-                addr = ipam.allocate(c, net, req.ip)
-                ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
-                              net.gateway, ipam.mac_for(addr), "eth0",
-                              veth_name(container_id, net.id), req.aliases, req.hostname)
-                store.insert_endpoint(c, ep)
+                ep = _add_endpoint(ctx, c, container_id, name, net, "eth0", req.ip,
+                                   req.aliases, req.hostname)
                 mappings = allocate_ports(req.ports, _taken_ports(c, container_id) + foreign)
                 store.insert_ports(c, container_id, net.id, mappings)
-                ctx.db.add_event(c, "network", "connect", net.id,
-                                 {"container": container_id, "name": net.name, "type": net.driver})
-                _mark_dirty(c)
         except BaseException:
             _drop_unused_bridges(ctx, dp, [net.id])
             raise
@@ -502,6 +497,21 @@ def connect(ctx: NetContext, container_id: str, name: str, network: str, *,
     return ep
 
 
+def _add_endpoint(ctx: NetContext, c: sqlite3.Connection, container_id: str, name: str,
+                  net: NetworkInfo, ifname: str, requested: IPv4Address | None,
+                  aliases: Sequence[str], hostname: str) -> Endpoint:
+    """Allocate an address on ``net`` and record the endpoint, in the caller's transaction."""
+    addr = ipam.allocate(c, net, requested)
+    ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen, net.gateway,
+                  ipam.mac_for(addr), ifname, veth_name(container_id, net.id), tuple(aliases),
+                  hostname)
+    store.insert_endpoint(c, ep)
+    ctx.db.add_event(c, "network", "connect", net.id,
+                     {"container": container_id, "name": net.name, "type": net.driver})
+    _mark_dirty(c)
+    return ep
+
+
 def _join(ctx: NetContext, dp: Dataplane, container_id: str, name: str, net: NetworkInfo,
           requested: IPv4Address | None, aliases: tuple[str, ...], hostname: str,
           current: Sequence[Endpoint]) -> Endpoint:
@@ -523,14 +533,7 @@ def _join(ctx: NetContext, dp: Dataplane, container_id: str, name: str, net: Net
         if requested is not None:
             requested = ipam.parse_ip(str(requested), net)
         with ctx.db.tx() as c:
-            addr = ipam.allocate(c, net, requested)
-            ep = Endpoint(container_id, name, net.name, net.id, addr, net.subnet.prefixlen,
-                          net.gateway, ipam.mac_for(addr), ifname, veth_name(container_id, net.id),
-                          aliases, hostname)
-            store.insert_endpoint(c, ep)
-            ctx.db.add_event(c, "network", "connect", net.id,
-                             {"container": container_id, "name": net.name, "type": net.driver})
-            _mark_dirty(c)
+            ep = _add_endpoint(ctx, c, container_id, name, net, ifname, requested, aliases, hostname)
     except BaseException:
         _drop_unused_bridges(ctx, dp, [net.id])
         raise
