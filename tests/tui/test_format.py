@@ -40,3 +40,13 @@ def test_bar_levels_fit_any_number_of_samples_into_the_width() -> None:
     assert bar_levels([7.0, 0.0], 4, 7.0) == [7, 7, 0, 0]          # stretched
     assert bar_levels([], 3, 5.0) == [0, 0, 0]
     assert bar_levels([5.0], 0, 5.0) == []
+
+
+def test_a_steady_level_draws_flat_below_the_top() -> None:
+    from tui.widgets.format import bar_levels, level_top
+    steady = [512_000.0, 515_000.0, 510_000.0, 514_000.0]       # memory wobbling by 1%
+    levels = bar_levels(steady, 4, level_top(steady))
+    assert len(set(levels)) == 1 and 0 < levels[0] < 7
+    assert level_top([0.0, 0.0]) == 1.0 and bar_levels([0.0, 0.0], 2, 1.0) == [0, 0]
+    spike = [0.0, 0.0, 8.0, 0.0]
+    assert bar_levels(spike, 4, level_top(spike))[2] > 4

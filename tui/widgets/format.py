@@ -75,6 +75,16 @@ def cpu_top(values: Iterable[float], limit: float | None = None) -> float:
     return max(peak, limit if limit and limit > 0 else CPU_FLOOR)
 
 
+def level_top(values: Iterable[float]) -> float:
+    """The top of a sparkline of levels or rates (memory, I/O, PIDs; bottom 0).
+
+    A quarter above the highest sample, so a steady value draws as a flat
+    line below the top instead of a min-to-max wobble; 1 when all are 0.
+    """
+    peak = max(values, default=0.0)
+    return peak * 1.25 if peak > 0 else 1.0
+
+
 BARS = "▁▂▃▄▅▆▇█"
 
 

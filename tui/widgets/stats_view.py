@@ -20,7 +20,7 @@ from textual.widgets import Sparkline, Static
 
 from engine import EngineError
 
-from .format import BARS, bar_levels, cpu_top, human_size
+from .format import BARS, bar_levels, cpu_top, human_size, level_top
 
 HISTORY = 300          # samples (seconds) kept
 SPARK = 120            # samples the sparklines show
@@ -78,8 +78,8 @@ class Metric(Vertical):
         data = history[-SPARK:]
         pad = data[0] if data else 0.0
         line = self.query_one(Sparkline)
-        if isinstance(line, ScaledSparkline) and top is not None:
-            line.top = top
+        if isinstance(line, ScaledSparkline):
+            line.top = top if top is not None else level_top(data)
         line.data = [pad] * (SPARK - len(data)) + data
 
 
@@ -103,10 +103,10 @@ class StatsView(Vertical, can_focus=True):
         yield Static("", classes="stats-note", markup=False)
         with Grid(classes="stats-grid"):
             yield Metric("CPU", id="m-cpu", scaled=True)
-            yield Metric("Memory", id="m-mem")
-            yield Metric("Net rx / tx", id="m-net")
-            yield Metric("Block read / write", id="m-blk")
-            yield Metric("PIDs", id="m-pids")
+            yield Metric("Memory", id="m-mem", scaled=True)
+            yield Metric("Net rx / tx", id="m-net", scaled=True)
+            yield Metric("Block read / write", id="m-blk", scaled=True)
+            yield Metric("PIDs", id="m-pids", scaled=True)
 
     def show(self, kind: str, key: str | None, record: Any = None) -> None:
         if kind != "container" or key is None:
