@@ -250,8 +250,11 @@ class ContainersAPI(EngineBase):
         self.containers(all=True)          # reconciles each one, as a listing does
         self._network_reconcile()
         tmp = marker.with_name(f".boot_id.{os.getpid()}")
-        tmp.write_text(now)
-        os.replace(tmp, marker)
+        try:
+            tmp.write_text(now)
+            os.replace(tmp, marker)
+        except OSError:
+            pass        # only a marker: the next open refreshes again, which is safe
         return True
 
     def containers(self, *, all: bool = False, filters: Iterable[str] = ()) -> list[ContainerInfo]:
