@@ -163,7 +163,10 @@ class ContainersAPI(EngineBase):
                 return st.but(status=Status.EXITED.value, pid=0, exit_code=137,
                               finished_ns=time.time_ns(), error=why,
                               mounted=st.mounted and not rebooted,
-                              runtime_created=st.runtime_created and not rebooted,
+                              # The runtime's state lives in the run dir, which
+                              # a reboot keeps where /run is on disk: it is
+                              # deleted (gone already is fine) on release.
+                              runtime_created=st.runtime_created,
                               oom_kills=kills, oom_killed=st.oom_killed or kills > 0)
         # The cgroup's count, read before ``runc delete`` removes it; conmon's
         # oom file alone (cgroup already gone) counts as one kill.
@@ -254,7 +257,7 @@ class ContainersAPI(EngineBase):
             tmp.write_text(now)
             os.replace(tmp, marker)
         except OSError:
-            pass        # only a marker: the next open refreshes again, which is safe
+            tmp.unlink(missing_ok=True)   # only a marker: the next open refreshes again
         return True
 
     def containers(self, *, all: bool = False, filters: Iterable[str] = ()) -> list[ContainerInfo]:

@@ -696,3 +696,28 @@ def test_the_first_open_after_a_reboot_reconciles_every_container(engine: Engine
     assert row[0] == "exited"
     assert "rebooted" in json.loads(row[1])["error"]
     assert (engine.paths.run / "boot_id").read_text() == monitor.boot_id()
+
+
+def test_a_container_from_before_a_reboot_starts_again(engine: Engine, make: Callable[..., str]) -> None:
+    # A reboot as the engine sees it where /run is on disk (as here): monitor and
+    # processes gone, mounts gone, the runtime's state dir and the record left.
+    import json
+    cid = make("sleep", "300", network="none")
+    st = json.loads(engine.db.one("SELECT state_json FROM containers WHERE id=?", (cid,))[0])
+    ctr_pid = engine.container(cid).state.pid
+    os.kill(st["conmon_pid"], signal.SIGKILL)
+    os.kill(ctr_pid, signal.SIGKILL)
+    _wait_for(lambda: not _pid_alive(ctr_pid))
+    rootfs.unmount(engine.paths.container(cid))
+    assert engine.runtime.state(cid) is not None                 # runc still has its state
+    st.update(boot_id="an-earlier-boot", conmon_pid=0)
+    with engine.db.tx() as c:
+        c.execute("UPDATE containers SET state_json=? WHERE id=?", (json.dumps(st, sort_keys=True), cid))
+    (engine.paths.run / "boot_id").write_text("an-earlier-boot")
+    after = Engine(engine.paths.root, engine.paths.run)
+    try:
+        assert after.container(cid).status == "exited"
+        after.start(cid)                                         # not "container already exists"
+        assert after.container(cid).status == "running"
+    finally:
+        after.close()
