@@ -240,9 +240,12 @@ class NetworksAPI(EngineBase):
                 the network already.
             InvalidArgument: bad ``ip`` or alias.
         """
-        net = self.network(network)
         cid, name, _status = self._net_container(container)
-        with self.lock(cid):
+        # The network lock too (after the container's, the order start uses):
+        # a `network rm` must not remove the network between the check and
+        # the stored attachment.
+        with self.lock(cid), self.lock("network"):
+            net = self.network(network)
             cfg, status = self._net_config(cid)
             mode = cfg.spec.network or "bridge"
             if mode in ("none", "host") or mode.startswith("container:"):

@@ -92,11 +92,15 @@ def ensure_default(ctx: NetContext) -> NetworkInfo:
         except InvalidArgument as err:
             raise InvalidArgument(f"{ipam.ENV_DEFAULT_SUBNET}: {err.message}", hint=err.hint) from err
     with hostwide.host_lock(hostwide.host_dir(ctx)):
+        # The host's routes are read before the write transaction (a netlink
+        # dump must not hold every writer of this root); the host lock keeps
+        # them true until the network exists.
+        host = host_taken(ctx, ctx.db.conn)
         with ctx.db.tx() as c:
             row = c.execute("SELECT * FROM networks WHERE name=?", (DEFAULT_NETWORK,)).fetchone()
             if row is not None:        # another process won the race
                 return _network(row)
-            taken = used_subnets(c) + host_taken(ctx, c)
+            taken = used_subnets(c) + host
             if configured:
                 subnet = ipam.parse_subnet(configured)
                 try:
