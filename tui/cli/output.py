@@ -16,7 +16,7 @@ _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 def human_size(n: int | float) -> str:
     """Docker's ``units.HumanSizeWithPrecision(n, 3)``: ``0B``, ``999B``, ``4.26MB``."""
     size, i = float(n), 0
-    while size >= 1000 and i < len(_SIZE_UNITS) - 1:
+    while abs(size) >= 1000 and i < len(_SIZE_UNITS) - 1:
         size /= 1000
         i += 1
     return f"{size:.3g}{_SIZE_UNITS[i]}"

@@ -16,7 +16,7 @@ from engine import EngineError, InvalidArgument
 from engine.records import ContainerStats, DiskUsage, Event, UsageSummary
 
 from .common import confirm, group_help
-from .output import format_records, human_ago, table
+from .output import human_size, format_records, human_ago, table
 
 if TYPE_CHECKING:
     from engine import Engine
@@ -102,15 +102,6 @@ def _add_stats(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
     p.add_argument("--format", help=FORMAT_HELP + "; fields " + ", ".join(STATS_FIELDS))
     p.set_defaults(func=cmd_stats)
-
-
-def human_size(n: float) -> str:
-    """Docker's decimal style for I/O and disk: ``0B``, ``648B``, ``1.2kB``, ``4.26MB``."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n:.3g}TB"
 
 
 def binary_size(n: float) -> str:
