@@ -4,11 +4,13 @@ from __future__ import annotations
 import random
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.containers.logs import LineIndex
+from engine.records import LogLine
 from tests.tui.fixtures import T0, k8s_record, write_log
 from tui.widgets.log_model import LineMatcher, LogModel, MergedModel, compile_pattern
 
@@ -148,12 +150,92 @@ def test_merged_logs_filter_search_and_save_whole_lines(log_file: Path, tmp_path
     assert len(model) == 5
     pattern = compile_pattern("needle at the end")
     model.set_filter(pattern)
-    assert len(model) == 3
+    assert model.run_filter() and len(model) == 3
     texts = [ln.text for ln in model.iter_rows()]
     assert texts.count(long_text) == 2 and "needle at the end, short" in texts
     model.set_filter(None)
     first = model.find(-1, pattern, forward=True)
     assert first is not None and model.whole(first).text in (long_text, "needle at the end, short")
+
+
+def counting_reads(index: LineIndex) -> list[int]:
+    """Count the whole-line reads of ``index`` (cut lines read back from disk)."""
+    calls: list[int] = []
+    read_span = index.read_span
+
+    def counted(start: int, end: int) -> LogLine | None:
+        calls.append(start)
+        return read_span(start, end)
+
+    index.read_span = counted        # type: ignore[method-assign]
+    return calls
+
+
+def test_merged_filter_reads_each_cut_line_once_and_not_in_set_filter(
+        log_file: Path, tmp_path: Path) -> None:
+    long_text = long_lines_log(log_file)
+    index = indexed(log_file)
+    model = MergedModel([index, indexed(write_log(tmp_path / "o.log", [("stdout", "o")]))])
+    model.load()
+    reads = counting_reads(index)
+    pattern = compile_pattern("needle at the end")
+    model.set_filter(pattern)              # on the UI thread: must not touch the disk
+    assert reads == [] and len(model) == 0 and not model.filter_done
+    assert model.run_filter() and model.filter_done and len(model) == 2
+    assert len(reads) == 2                 # the two cut lines, once each
+    reads.clear()
+    with open(log_file, "ab") as f:        # one more cut line arrives
+        f.write(k8s_record(T0 + timedelta(seconds=5), "stdout", long_text))
+    assert model.poll() == 1
+    assert len(reads) == 1 and len(model) == 3     # only the new row was tested
+    assert [ln.text for ln in model.iter_rows()][-1] == long_text
+
+
+def test_merged_filter_kept_right_as_rows_arrive_late_and_drop_off(tmp_path: Path) -> None:
+    rnd = random.Random(7)
+    paths = [tmp_path / f"{n}.log" for n in range(3)]
+    for p in paths:
+        p.touch()
+    model = MergedModel([indexed(p) for p in paths], keep=300)
+    model.load()
+    pattern = compile_pattern("ERROR|warn")
+    model.set_filter(pattern)
+    assert model.run_filter()
+    clock = [0.0, 0.0, 0.0]
+    for _round in range(40):
+        for n, p in enumerate(paths):
+            if rnd.random() < 0.5:
+                continue
+            lines = [(rnd.choice(["stdout", "stderr"]), rnd.choice(WORDS))
+                     for _ in range(rnd.randint(1, 30))]
+            write_log(p, lines, start=T0 + timedelta(seconds=clock[n]))
+            clock[n] += len(lines) * rnd.choice([0.3, 1.0, 2.5])   # logs run at their own pace
+        model.poll()
+        times = [item[0].time for item in model.rows]
+        assert times == sorted(times) and len(model.rows) <= 300
+        want = [i for i, item in enumerate(model.rows)
+                if pattern.search(re.sub(r"\x1b\[[0-9;]*m", "", item[0].text))]
+        assert model.matches == want
+    assert model.dropped > 0
+
+
+def test_merged_rows_arriving_while_the_filter_runs_are_tested(log_file: Path) -> None:
+    write_log(log_file, [("stdout", f"{'ERROR' if i % 3 == 0 else 'ok'} {i}") for i in range(30)])
+    model = MergedModel([indexed(log_file)])
+    model.load()
+    model.set_filter(compile_pattern("ERROR"))
+    arrived = []
+
+    def cancel() -> bool:              # the follow thread polls while the filter runs
+        if not arrived:
+            write_log(log_file, [("stdout", "ERROR late"), ("stdout", "ok late")],
+                      start=T0 + timedelta(seconds=60))
+            arrived.append(model.poll())
+        return False
+
+    assert model.run_filter(cancel=cancel) and arrived == [2]
+    assert [model.rows[i][0].text for i in model.matches][-1] == "ERROR late"
+    assert len(model) == 11
 
 
 def test_jump_time_takes_a_time_of_day(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -219,6 +219,34 @@ def test_merged_logs_in_time_order_with_names(engine: Engine, tmp_path: Path) ->
     run(go)
 
 
+def test_merged_filter_reads_cut_lines_off_the_ui_thread(engine: Engine, tmp_path: Path) -> None:
+    import threading
+    long_text = "x" * 100_000 + " needle"
+    a = tmp_path / "a.log"
+    a.write_bytes(k8s_record(T0, "stdout", long_text) + k8s_record(T0, "stdout", "short"))
+    b = write_log(tmp_path / "b.log", [("stdout", "needle b")], start=T0 + timedelta(seconds=1))
+
+    async def go() -> None:
+        app = make(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(LogPane)
+            pane.open_merged([("ka", "web", a), ("kb", "db", b)])
+            await wait_for(pilot, lambda: pane.view.rows == 3)
+            assert pane.merged is not None
+            on_ui: list[str] = []
+            for index in pane.merged.indexes:
+                def counted(start: int, end: int, _read: Any = index.read_span) -> Any:
+                    if threading.current_thread() is threading.main_thread():
+                        on_ui.append("read")
+                    return _read(start, end)
+                index.read_span = counted       # type: ignore[method-assign]
+            pane.set_filter("needle")
+            await wait_for(pilot, lambda: pane.view.rows == 2 and pane.merged.filter_done)
+            assert on_ui == []
+            assert "filter /needle/" in str(pane.query_one(".log-status").render())
+    run(go)
+
+
 def test_jump_to_time(engine: Engine, log_file: Path) -> None:
     write_log(log_file, [("stdout", f"second {i}") for i in range(600)])   # T0 + i seconds
 

@@ -330,6 +330,8 @@ class MergedModel:
         self.filter: re.Pattern[str] | None = None
         self.matches: list[int] = []
         self.filter_done = True
+        # While a filter is run: id(row) -> (row, whether it matches)
+        self._tested: dict[int, tuple[Row, bool]] = {}
         self.dropped = 0                 # rows dropped off the front so far
         self._seen = [0] * len(indexes)  # lines of each index already taken
         self._lock = threading.Lock()
@@ -364,27 +366,70 @@ class MergedModel:
         return self._add(batch)
 
     def _add(self, batch: list[Row]) -> int:
+        """Insert ``batch`` in time order; the filter tests only these new rows.
+
+        Cut rows are read whole from disk to be tested, so that happens
+        before the lock is taken (the UI waits on it to draw).
+        """
         if not batch:
             return 0
         batch.sort(key=lambda item: item[0].time)
-        with self._lock:
-            late = bool(self.rows) and batch[0][0].time < self.rows[-1][0].time
-            self.rows.extend(batch)
-            if late:        # a log lagged behind the others: keep time order
-                self.rows.sort(key=lambda item: item[0].time)
-            extra = len(self.rows) - self.keep
-            if extra > 0:
-                del self.rows[:extra]
-                self.dropped += extra
-            if self.filter is not None:
-                self._refilter()
-        return len(batch)
-
-    def _refilter(self) -> None:
         pattern = self.filter
-        assert pattern is not None
-        self.matches = [i for i, item in enumerate(self.rows)
-                        if pattern.search(visible_text(self._whole(item)))]
+        while True:
+            hits = self._test(batch, pattern)
+            with self._lock:
+                if self.filter is pattern:
+                    self._insert(batch, hits)
+                    return len(batch)
+            pattern = self.filter       # it changed while the rows were tested
+
+    def _test(self, items: list[Row], pattern: re.Pattern[str] | None,
+              cancel: Cancel | None = None) -> list[bool] | None:
+        if pattern is None:
+            return None
+        hits: list[bool] = []
+        for n, item in enumerate(items):
+            if cancel is not None and n % 1024 == 0 and cancel():
+                return None
+            hits.append(pattern.search(visible_text(self._whole(item))) is not None)
+        return hits
+
+    def _insert(self, batch: list[Row], hits: list[bool] | None) -> None:
+        # Holding the lock. ``matches`` follows the rows only once the
+        # filter has been run over them all; until then ``run_filter`` is
+        # given what was tested here.
+        rows = self.rows
+        tracking = hits is not None and self.filter_done
+        if hits is not None and not self.filter_done:
+            for item, hit in zip(batch, hits):
+                self._tested[id(item)] = (item, hit)
+        first = batch[0][0].time
+        if rows and first < rows[-1][0].time:
+            # A log lagged behind the others: merge its rows in, in time
+            # order, ties after the rows already there.
+            p = bisect.bisect_right(rows, first, key=lambda item: item[0].time)
+            m = bisect.bisect_left(self.matches, p)
+            hit_before = set(self.matches[m:])
+            pairs = [(item, p + j in hit_before) for j, item in enumerate(rows[p:])]
+            pairs += zip(batch, hits if tracking and hits is not None else [False] * len(batch))
+            pairs.sort(key=lambda pair: pair[0][0].time)
+            del rows[p:]
+            rows.extend(item for item, _hit in pairs)
+            if tracking:
+                del self.matches[m:]
+                self.matches.extend(p + j for j, (_item, hit) in enumerate(pairs) if hit)
+        else:
+            start = len(rows)
+            rows.extend(batch)
+            if tracking and hits is not None:
+                self.matches.extend(start + j for j, hit in enumerate(hits) if hit)
+        extra = len(rows) - self.keep
+        if extra > 0:
+            del rows[:extra]
+            self.dropped += extra
+            if tracking:
+                m = bisect.bisect_left(self.matches, extra)
+                self.matches = [i - extra for i in self.matches[m:]]
 
     def __len__(self) -> int:
         return len(self.matches) if self.filter is not None else len(self.rows)
@@ -414,14 +459,47 @@ class MergedModel:
         return Entry(i, line, source=src)
 
     def set_filter(self, pattern: re.Pattern[str] | None) -> None:
+        """Show only rows ``pattern`` matches; ``run_filter`` (a worker) finds them."""
         with self._lock:
             self.filter = pattern
             self.matches = []
-            if pattern is not None:
-                self._refilter()
+            self._tested = {}
+            self.filter_done = pattern is None
 
-    def run_filter(self, **_: object) -> bool:
-        return True
+    def run_filter(self, *, cancel: Cancel | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> bool:
+        """Test every row against the filter (cut rows whole); True when it is done.
+
+        For a worker thread: cut rows are read from disk, and none of that
+        is done holding the lock. Rows that arrive meanwhile are tested
+        too, before the matches are put in place.
+        """
+        pattern = self.filter
+        if pattern is None:
+            return True
+        with self._lock:
+            if self.filter is not pattern:
+                return False
+            tested = self._tested
+        while True:
+            with self._lock:
+                if self.filter is not pattern:
+                    return False
+                todo = [item for item in self.rows if id(item) not in tested]
+                if not todo:
+                    self.matches = [i for i, item in enumerate(self.rows) if tested[id(item)][1]]
+                    self._tested = {}
+                    self.filter_done = True
+                    return True
+                total = len(self.rows)
+            hits = self._test(todo, pattern, cancel)
+            if hits is None:
+                return False
+            for item, hit in zip(todo, hits):
+                # The row is kept with its result, so its id is not reused.
+                tested[id(item)] = (item, hit)
+            if progress is not None:
+                progress(len(tested), total)
 
     def find(self, start: int, pattern: re.Pattern[str], *, forward: bool) -> int | None:
         """The nearest row index (in ``rows``) after/before ``start`` whose text matches."""

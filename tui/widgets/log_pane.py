@@ -141,6 +141,9 @@ class LogPane(Vertical):
         if self.merged is not None and key in self.merged_keys:
             if not self._worker_running("log-follow"):
                 self._start_merged_follow()
+            if self.merged.filter is not None and not self.merged.filter_done \
+                    and not self._worker_running("log-filter"):
+                self._run_filter()
             return
         if key == self.key and self.index is not None:
             if not self._worker_running("log-follow"):
@@ -369,14 +372,22 @@ class LogPane(Vertical):
                 return
             model.set_filter(pattern)
             self._filter_note = f"filter /{text}/"
-            if self.merged is None:
-                self._run_filter()
+            self._run_filter()
         self.view.following = True
         self.view.invalidate()
         self.view.update_size()
         self._status()
 
     def _run_filter(self) -> None:
+        merged = self.merged
+        if merged is not None:
+            # Off the UI thread too: cut lines are tested whole, read from disk.
+            def run_merged() -> None:
+                merged.run_filter(cancel=_cancelled, progress=lambda _d, _t: self._post_filter())
+                self._post_filter()
+
+            self._call(run_merged, "log-filter", "Filtering the logs")
+            return
         model, index = self.model, self.index
         if model is None or index is None:
             return
@@ -400,6 +411,15 @@ class LogPane(Vertical):
     def on_log_pane_filter_progress(self, event: FilterProgress) -> None:
         event.stop()
         self._filter_posted = False
+        merged = self.merged
+        if merged is not None:
+            if merged.filter is not None:
+                more = "" if merged.filter_done else " …"
+                self._filter_note = f"filter /{merged.filter.pattern}/{more}"
+                self.view.invalidate()
+                self.view.update_size()
+                self._status()
+            return
         model = self.model
         if model is None or model.filter is None:
             return
