@@ -21,10 +21,8 @@ access into huge logs.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import select
-import struct
 import threading
 import time
 from collections import deque
@@ -39,6 +37,7 @@ from ..records import LogLine
 from .log_format import (HEADER_BYTES, STREAMS, find_newline, format_time, parse_line,
                          parse_since, rfind_newline)
 from .log_index import LineIndex, ScanProgress
+from .watch import IN_CREATE, IN_MOVED_TO, IN_Q_OVERFLOW, DirWatch
 
 __all__ = ["LogReader", "LineIndex", "ScanProgress", "parse_line", "parse_since", "format_time"]
 
@@ -140,11 +139,6 @@ class _ForwardRecords:
         return self.pos - len(self.buf)
 
 
-_IN_MOVED_TO, _IN_CREATE, _IN_Q_OVERFLOW = 0x80, 0x100, 0x4000
-_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
-_EVENT = struct.Struct("iIII")
-
-
 class _RotationWatch:
     """Opens each log file conmon rotates in as soon as it appears, in order.
 
@@ -164,17 +158,13 @@ class _RotationWatch:
         # Dedup against open files only: a closed, unlinked file's inode
         # number is soon reused by a new log file.
         self._current: tuple[int, int] | None = None
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._ifd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
-        if self._ifd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self._watch = DirWatch(path.parent, IN_CREATE | IN_MOVED_TO)
+        if not self._watch.active:
+            raise OSError("inotify is unavailable")
         try:
-            if libc.inotify_add_watch(self._ifd, os.fsencode(path.parent),
-                                      _IN_CREATE | _IN_MOVED_TO) < 0:
-                raise OSError(ctypes.get_errno(), "inotify_add_watch")
             self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         except OSError:
-            os.close(self._ifd)
+            self._watch.close()
             raise
         self._thread = threading.Thread(target=self._run, name="log-rotation-watch", daemon=True)
         self._thread.start()
@@ -184,7 +174,7 @@ class _RotationWatch:
         """A watch on ``path``'s directory, or None where inotify is unavailable."""
         try:
             return cls(path)
-        except (OSError, AttributeError):
+        except OSError:
             return None
 
     def known(self, fd: int) -> None:
@@ -234,20 +224,11 @@ class _RotationWatch:
 
     def _run(self) -> None:
         while True:
-            ready, _, _ = select.select([self._ifd, self._wake_r], [], [])
+            ready, _, _ = select.select([self._watch.fd, self._wake_r], [], [])
             if self._wake_r in ready:
                 return
-            try:
-                data = os.read(self._ifd, 64 * 1024)
-            except BlockingIOError:
-                continue
-            pos = 0
-            while pos + _EVENT.size <= len(data):
-                _, mask, _, length = _EVENT.unpack_from(data, pos)
-                name = data[pos + _EVENT.size:pos + _EVENT.size + length].rstrip(b"\0")
-                pos += _EVENT.size + length
-                if name in self._names or mask & _IN_Q_OVERFLOW:
-                    self._grab()
+            if any(e.name in self._names or e.mask & IN_Q_OVERFLOW for e in self._watch.events()):
+                self._grab()
 
     def _grab(self) -> None:
         # The new file is briefly ctr.log.tmp, then ctr.log: try both.
@@ -269,7 +250,8 @@ class _RotationWatch:
     def close(self) -> None:
         os.write(self._wake_w, b"x")
         self._thread.join()
-        for fd in (self._ifd, self._wake_r, self._wake_w):
+        self._watch.close()             # the inotify instance goes back to the pool
+        for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         with self._lock:
             while self._pending:

@@ -1,23 +1,28 @@
-"""Waiting for a file to appear without polling hard (inotify, via ctypes).
+"""Watching a directory without polling hard (inotify, via ctypes).
 
-Used to wait for conmon's exit file: one inotify watch on the exit dir, so
-``wait`` and a foreground ``run`` learn of the exit within microseconds.
-Falls back to short sleeps where inotify is unavailable.
+The engine's one inotify binding and its pool of instances. Used to wait
+for conmon's exit file (one watch on the exit dir, so ``wait`` and a
+foreground ``run`` learn of the exit within microseconds) and by the log
+follower to see conmon's rotations as they happen (:meth:`DirWatch.events`
+gives the names and masks). Falls back to short sleeps where inotify is
+unavailable.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import select
+import struct
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
+from typing import Callable, NamedTuple
 
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
+IN_Q_OVERFLOW = 0x00004000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 
@@ -39,6 +44,18 @@ _pool: list[int] = []
 _pool_lock = threading.Lock()
 
 
+DEFAULT_MASK = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
+# struct inotify_event: wd, mask, cookie, len, then ``len`` bytes of name.
+_EVENT = struct.Struct("iIII")
+
+
+class Event(NamedTuple):
+    """One inotify event: its mask and the name in the directory (b"" for none)."""
+
+    mask: int
+    name: bytes
+
+
 def _drain(fd: int) -> None:
     try:
         while os.read(fd, 65536):
@@ -47,10 +64,28 @@ def _drain(fd: int) -> None:
         pass
 
 
-class DirWatch:
-    """Wakes up when files are created, written or renamed into a directory."""
+def _release(fd: int) -> None:
+    """Give a clean instance (no watch) back to the pool, or close it if full."""
+    with _pool_lock:
+        if len(_pool) < _POOL_MAX:
+            _pool.append(fd)
+            return
+    os.close(fd)
 
-    def __init__(self, directory: Path) -> None:
+
+class DirWatch:
+    """Wakes up when files are created, written or renamed into a directory.
+
+    ``fd`` is -1 where inotify is unavailable (or the directory cannot be
+    watched); :meth:`wait` then sleeps briefly instead.
+    """
+
+    def __init__(self, directory: Path, mask: int = DEFAULT_MASK) -> None:
+        """
+        Args:
+            directory: the directory to watch.
+            mask: which ``IN_*`` events wake it (default: create, close-write, moved-to).
+        """
         self.fd = -1
         self.wd = -1
         if _libc is None:
@@ -61,15 +96,47 @@ class DirWatch:
             fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
             if fd < 0:
                 return
-        wd = _libc.inotify_add_watch(fd, os.fsencode(directory),
-                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)
+        wd = _libc.inotify_add_watch(fd, os.fsencode(directory), mask)
         if wd < 0:
-            os.close(fd)
+            _release(fd)                # no watch was added: still clean
             return
         self.fd, self.wd = fd, wd
 
+    @property
+    def active(self) -> bool:
+        """True if inotify watches the directory (False: the sleeping fallback)."""
+        return self.fd >= 0
+
+    def events(self) -> list[Event]:
+        """The events queued now, oldest first, without blocking.
+
+        Events of an instance's earlier watch (it may come from the pool)
+        are left out; a queue overflow is kept (mask ``IN_Q_OVERFLOW``,
+        no name): events were lost, the directory should be looked at.
+        """
+        if self.fd < 0:
+            return []
+        out: list[Event] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return out
+            if not data:
+                return out
+            pos = 0
+            while pos + _EVENT.size <= len(data):
+                wd, mask, _, length = _EVENT.unpack_from(data, pos)
+                start = pos + _EVENT.size
+                pos = start + length
+                if wd == self.wd or mask & IN_Q_OVERFLOW:
+                    out.append(Event(mask, data[start:pos].rstrip(b"\0")))
+
     def wait(self, timeout: float) -> None:
-        """Block until something happens in the directory, or ``timeout`` seconds pass."""
+        """Block until something happens in the directory, or ``timeout`` seconds pass.
+
+        The events are discarded; to read them, select on ``fd`` and call :meth:`events`.
+        """
         if self.fd < 0:
             time.sleep(min(timeout, 0.05))
             return
@@ -85,11 +152,7 @@ class DirWatch:
         assert _libc is not None
         _libc.inotify_rm_watch(fd, self.wd)
         _drain(fd)                      # the IN_IGNORED of the removal, and anything left
-        with _pool_lock:
-            if len(_pool) < _POOL_MAX:
-                _pool.append(fd)
-                return
-        os.close(fd)
+        _release(fd)
 
     def __enter__(self) -> "DirWatch":
         return self

@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 
+from engine.containers import watch
 from engine.containers.logs import LogReader, format_time, parse_line, parse_since
 from engine.errors import InvalidArgument
 from engine.records import LogLine
@@ -365,6 +366,7 @@ def test_follow_keeps_every_file_of_rotations_faster_than_its_poll(tmp_path: Pat
     # interval, each file gone before the follower would look again.
     p = tmp_path / "ctr.log"
     write(p, rec(at(0), "stdout", "F", "0"))
+    watch.DirWatch(tmp_path).close()          # the pool holds an instance for the follower
     fds_before = len(os.listdir("/proc/self/fd"))
     f = Follower(lambda stop: LogReader(p).follow(stop=stop, poll=2.0))
     assert f.wait_for(1) == ["0"]
@@ -381,6 +383,38 @@ def test_follow_keeps_every_file_of_rotations_faster_than_its_poll(tmp_path: Pat
     assert f.wait_for(n + 1, timeout=10) == [str(i) for i in range(n + 1)]
     f.stop()
     assert len(os.listdir("/proc/self/fd")) == fds_before      # the watch closed all it opened
+
+
+def inotify_fds() -> set[int]:
+    """This process's open inotify instances."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                fds.add(int(name))
+        except FileNotFoundError:
+            pass                                  # the fd listdir itself used
+    return fds
+
+
+def test_following_and_stopping_returns_the_inotify_instance_to_the_pool(tmp_path: Path) -> None:
+    p = tmp_path / "ctr.log"
+    write(p, rec(at(0), "stdout", "F", "0"))
+    watch.DirWatch(tmp_path).close()
+    before, pooled = inotify_fds(), list(watch._pool)
+    assert pooled
+    f = Follower(lambda stop: LogReader(p).follow(stop=stop, poll=2.0))
+    assert f.wait_for(1) == ["0"]
+    # The follower took the pooled instance (no new one) for its rotation watch.
+    assert watch._pool == pooled[:-1]
+    assert inotify_fds() == before
+    tmp = tmp_path / "ctr.log.tmp"                 # a rotation, conmon's way
+    write(tmp, rec(at(1), "stdout", "F", "1"))
+    os.replace(tmp, p)
+    assert f.wait_for(2) == ["0", "1"]
+    f.stop()
+    assert inotify_fds() == before                 # neither leaked nor closed
+    assert sorted(watch._pool) == sorted(pooled)   # but back in the pool
 
 
 def test_follow_waits_for_a_log_to_appear_and_stops_on_request(tmp_path: Path) -> None:

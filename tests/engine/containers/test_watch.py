@@ -51,3 +51,20 @@ def test_the_pool_is_bounded(tmp_path: Path) -> None:
     for fd in closed:                            # closed, not leaked
         link = Path(f"/proc/self/fd/{fd}")
         assert not link.exists() or "inotify" not in os.readlink(link)
+
+
+def test_events_give_names_and_masks_none_from_an_earlier_watch(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    with watch.DirWatch(a) as first:
+        fd = first.fd
+        (a / "stale").write_text("x")            # left unread when the instance is pooled
+    with watch.DirWatch(b, watch.IN_CREATE | watch.IN_MOVED_TO) as w:
+        assert w.active and w.fd == fd           # the same instance, from the pool
+        (b / "new.tmp").write_text("x")          # create (close-write not asked for)
+        os.replace(b / "new.tmp", b / "new")     # moved-to
+        got = w.events()
+        assert [(e.mask & (watch.IN_CREATE | watch.IN_MOVED_TO), e.name) for e in got] == [
+            (watch.IN_CREATE, b"new.tmp"), (watch.IN_MOVED_TO, b"new")]
+        assert w.events() == []                  # read once, then nothing is queued
