@@ -23,6 +23,7 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from engine import Engine, EngineError
@@ -36,6 +37,9 @@ from .screens.palette import PortsideCommands
 
 Done = Callable[[Any], None]
 HOLD_REFRESHES = 5   # refreshes a key waits for a new screen to focus a widget
+# A key whose hops have not come back to the app after this long is taken
+# as done: a lost hop must not leave every later key held for ever.
+KEY_WATCHDOG = 0.5
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -67,6 +71,8 @@ class PortsideApp(App[int]):
         self._done: dict[Worker[Any], Done | None] = {}
         self._held_keys: list[events.Key] = []    # see on_event
         self._key_busy = False
+        self._key_seq = 0                         # which key is out; stale hops are ignored
+        self._key_watchdog: Timer | None = None
         self._hold_tries = 0
         self.set_keymap(self.config.keymap)
 
@@ -97,7 +103,8 @@ class PortsideApp(App[int]):
     # only when the one before it is done: it has gone up through every
     # ancestor of its widget to the app, and what its action queued on the
     # app (a deferred focus) has run. Keys meant for a screen that is still
-    # mounting wait (a few refreshes) for it to focus something.
+    # mounting wait (a few refreshes) for it to focus something. Should a
+    # hop ever be lost, a watchdog hands out the next key anyway.
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
             self._held_keys.append(event)
@@ -107,27 +114,40 @@ class PortsideApp(App[int]):
         await super().on_event(event)
 
     async def _next_key(self) -> None:
+        self._key_seq += 1
+        seq = self._key_seq
+        if self._key_watchdog is not None:
+            self._key_watchdog.stop()
+            self._key_watchdog = None
         if not self._held_keys:
             self._key_busy = False
             return
         self._key_busy = True
+        # Through the app's queue, so it never runs in the middle of a key.
+        self._key_watchdog = self.set_timer(
+            KEY_WATCHDOG, lambda: self.call_later(self._key_done, seq), name="key-watchdog")
         if self.focused is None and self._hold_tries < HOLD_REFRESHES \
                 and len(self.screen_stack) > 1:
             self._hold_tries += 1
-            self.call_after_refresh(self._next_key)
+            self.call_after_refresh(self._key_done, seq)
             return
         self._hold_tries = 0
         key = self._held_keys.pop(0)
         target = self.focused or self.screen
         await super().on_event(key)
-        if not (key.is_forwarded and target.call_later(self._key_hop, target)):
-            self.call_later(self._next_key)       # a priority binding took it
+        if not (key.is_forwarded and target.call_later(self._key_hop, target, seq)):
+            self.call_later(self._key_done, seq)       # a priority binding took it
 
-    def _key_hop(self, node: Any) -> None:
-        """Runs on ``node`` after it handled the key; next, its parent."""
+    def _key_hop(self, node: Any, seq: int) -> None:
+        """Runs on ``node`` after it handled key ``seq``; next, its parent."""
         parent = None if node is self else node._parent
-        if parent is None or not parent.call_later(self._key_hop, parent):
-            self.call_later(self._next_key)
+        if parent is None or not parent.call_later(self._key_hop, parent, seq):
+            self.call_later(self._key_done, seq)
+
+    async def _key_done(self, seq: int) -> None:
+        """Key ``seq`` is done (or its watchdog fired): hand out the next one."""
+        if seq == self._key_seq:
+            await self._next_key()
 
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen()

@@ -82,3 +82,34 @@ def test_a_burst_in_the_logs_pane(engine: Engine, log_file: Any) -> None:
             await wait_for(pilot, lambda: view.current_match is not None)
             assert view.search.pattern == "ERROR"
     run(go)
+
+
+def test_a_lost_hop_does_not_leave_the_app_deaf(images_engine: Engine,
+                                                monkeypatch: Any) -> None:
+    """Were a key's hop ever dropped, the keys after it still arrive, in order."""
+    async def go() -> None:
+        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await images_view(app, pilot)
+            hop = app._key_hop
+            dropped: list[Any] = []
+
+            def lossy(node: Any, *rest: Any) -> None:
+                if not dropped:             # the first hop of "/" goes nowhere
+                    dropped.append(node)
+                    return
+                hop(node, *rest)
+
+            monkeypatch.setattr(app, "_key_hop", lossy)
+            burst(app, "/alpine")
+            await wait_for(pilot, lambda: app.query_one(FilterInput).value == "alpine")
+            assert dropped and app.query_one(FilterInput).has_focus
+            # A hop that turns up late, once the watchdog has moved on, is ignored.
+            busy_seq = app._key_seq
+            app.call_later(app._key_done, busy_seq - 1)
+            await pilot.pause()
+            assert app._key_seq == busy_seq
+            burst(app, "x")
+            await wait_for(pilot, lambda: app.query_one(FilterInput).value == "alpinex")
+            assert not app._key_busy
+    run(go)
