@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -80,13 +81,20 @@ def _reset(api: "SystemAPI") -> ResetReport:
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='volumes'") else None
     nets = network.reset(api)
     # Anything still mounted under the root (a crashed run's overlay, a volume) goes too.
-    for target in sorted(_mounts_under(api.paths.root) + _mounts_under(api.paths.run),
+    proc = api.paths.proc
+    for target in sorted(_mounts_under(api.paths.root, proc) + _mounts_under(api.paths.run, proc),
                          key=len, reverse=True):
         _umount_detach(target)
     api.close()
     # The killed containers' monitors run their exit hook (`container cleanup`),
     # which would make the root again if it started after the removal: wait for them.
-    _wait_exit_hooks(api.paths.root, 10.0)
+    _wait_exit_hooks(api.paths.root, 10.0, proc)
+    # Never delete through a mount that would not go: it may be a host directory.
+    still = _mounts_under(api.paths.root, proc) + _mounts_under(api.paths.run, proc)
+    if still:
+        raise RuntimeFailure("system reset removed the containers, but could not unmount "
+                             + ", ".join(still) + "; the state directories were kept",
+                             hint="unmount them (umount -l PATH) and run `portside system reset` again")
     for d in (api.paths.root, api.paths.run):
         shutil.rmtree(d, ignore_errors=True)
     if errors:
@@ -96,17 +104,17 @@ def _reset(api: "SystemAPI") -> ResetReport:
                        int(volumes["n"]) if volumes else 0, tuple(nets))
 
 
-def _wait_exit_hooks(root: Path, timeout: float) -> None:
+def _wait_exit_hooks(root: Path, timeout: float, proc: Path = Path("/proc")) -> None:
     import time
     want = os.fsencode(str(root))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = False
-        for pid in os.listdir("/proc"):
+        for pid in os.listdir(proc):
             if not pid.isdigit() or int(pid) == os.getpid():
                 continue
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                with open(proc / pid / "cmdline", "rb") as f:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
@@ -118,13 +126,14 @@ def _wait_exit_hooks(root: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _mounts_under(root: Path) -> list[str]:
+def _mounts_under(root: Path, proc: Path = Path("/proc")) -> list[str]:
+    """Mount points at or under ``root`` (mountinfo's octal escapes decoded)."""
     prefix = str(root).rstrip("/") + "/"
     out = []
     try:
-        with open("/proc/self/mountinfo") as f:
+        with open(proc / "self" / "mountinfo") as f:
             for line in f:
-                mp = line.split(" ", 5)[4].replace("\\040", " ")
+                mp = _unescape(line.split(" ", 5)[4])
                 if mp.startswith(prefix) or mp == str(root):
                     out.append(mp)
     except OSError:
@@ -132,11 +141,17 @@ def _mounts_under(root: Path) -> list[str]:
     return out
 
 
-def _umount_detach(target: str) -> None:
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as ``\\NNN`` (octal)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _umount_detach(target: str) -> bool:
+    """Detach a mount (lazily, as ``umount -l``); False if the kernel refused."""
     import ctypes
     import ctypes.util
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    libc.umount2(os.fsencode(target), 2)         # MNT_DETACH
+    return libc.umount2(os.fsencode(target), 2) == 0     # MNT_DETACH
 
 
 def _conmon_version() -> str:

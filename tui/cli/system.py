@@ -29,7 +29,7 @@ def cmd_reset(engine: Engine, a: argparse.Namespace) -> int:
             " - all containers (running ones are killed)\n - all images\n - all volumes\n"
             " - all networks (bridges, NAT rules, namespaces)\n"
             "Are you sure you want to continue? [y/N] "):
-        return 1
+        return 0                 # an explicit no, as the prunes answer it
     report = engine.system_reset()
     print(f"Removed {len(report.containers)} containers, {report.images} images, "
           f"{report.volumes} volumes, {len(report.networks)} networks")
