@@ -47,20 +47,15 @@ class ScaledSparkline(Sparkline):
 
 
 class Metric(Vertical):
-    """A label with the current value over a sparkline of recent values."""
+    """A label with the current value over a sparkline of recent values, from 0."""
 
-    def __init__(self, title: str, *, id: str, scaled: bool = False) -> None:
-        """``scaled``: the sparkline starts at 0 and tops at what ``set`` says."""
+    def __init__(self, title: str, *, id: str) -> None:
         super().__init__(id=id, classes="metric")
         self.title = title
-        self.scaled = scaled
 
     def compose(self) -> ComposeResult:
         yield Static(self._line("-"), classes="metric-value")
-        if self.scaled:
-            yield ScaledSparkline([0.0] * SPARK, classes="metric-spark")
-        else:
-            yield Sparkline([0.0] * SPARK, classes="metric-spark")
+        yield ScaledSparkline([0.0] * SPARK, classes="metric-spark")
 
     def _line(self, value: str) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -69,18 +64,16 @@ class Metric(Vertical):
         return t
 
     def set(self, value: str, history: list[float], top: float | None = None) -> None:
-        """Show ``value`` and the last samples of ``history`` (``top``: a scaled line's top)."""
+        """Show ``value`` and the last samples of ``history`` (``top``: the line's top)."""
         self.query_one(".metric-value", Static).update(self._line(value))
         # A fixed window, filled from the right, so a new sample is one step
-        # to the right rather than a redraw of the whole line. Padded with
-        # the first sample, not 0: an unscaled line spans its own min and
-        # max, so a 0 pad drew the first sample of a steady 700kB as a spike.
+        # to the right rather than a redraw of the whole line. Padded with 0,
+        # not the first sample: on a scale from 0 that drew a container just
+        # started as if it had run that way for two minutes.
         data = history[-SPARK:]
-        pad = data[0] if data else 0.0
-        line = self.query_one(Sparkline)
-        if isinstance(line, ScaledSparkline):
-            line.top = top if top is not None else level_top(data)
-        line.data = [pad] * (SPARK - len(data)) + data
+        line = self.query_one(ScaledSparkline)
+        line.top = top if top is not None else level_top(data)
+        line.data = [0.0] * (SPARK - len(data)) + data
 
 
 class StatsView(Vertical, can_focus=True):
@@ -102,11 +95,11 @@ class StatsView(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static("", classes="stats-note", markup=False)
         with Grid(classes="stats-grid"):
-            yield Metric("CPU", id="m-cpu", scaled=True)
-            yield Metric("Memory", id="m-mem", scaled=True)
-            yield Metric("Net rx / tx", id="m-net", scaled=True)
-            yield Metric("Block read / write", id="m-blk", scaled=True)
-            yield Metric("PIDs", id="m-pids", scaled=True)
+            yield Metric("CPU", id="m-cpu")
+            yield Metric("Memory", id="m-mem")
+            yield Metric("Net rx / tx", id="m-net")
+            yield Metric("Block read / write", id="m-blk")
+            yield Metric("PIDs", id="m-pids")
 
     def show(self, kind: str, key: str | None, record: Any = None) -> None:
         if kind != "container" or key is None:
