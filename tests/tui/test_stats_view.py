@@ -5,6 +5,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from textual.app import ComposeResult
 from textual.screen import Screen
 
@@ -12,6 +13,7 @@ from engine.records import ContainerStats
 from tests.tui.fixtures import run, wait_for
 from tui.app import PortsideApp
 from tui.config import Config
+from tui.widgets import stats_view
 from tui.widgets.stats_view import SPARK, Metric, ScaledSparkline, StatsView
 
 T0 = datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -70,3 +72,26 @@ class FakeEngine:
     def resource_limits(self, key: str) -> dict[str, Any]:
         self.limit_reads.append(threading.current_thread() is threading.main_thread())
         return {"cpu": {"quota": int(self.cpus * 100_000), "period": 100_000}}
+
+
+def test_the_cpu_cap_follows_an_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stats_view, "INTERVAL", 0.02)
+    engine = FakeEngine()
+
+    async def go() -> None:
+        app = StatsApp(engine, Config())          # type: ignore[arg-type]
+        async with app.run_test(size=(80, 24)) as pilot:
+            view = app.query_one(StatsView)
+            view.show("container", "c1")
+            cpu = view.query_one("#m-cpu", Metric)
+
+            def text() -> str:
+                return str(cpu.query_one(".metric-value").render())
+
+            await wait_for(pilot, lambda: "of 50% (limit)" in text())
+            engine.cpus = 1.5                     # portside update --cpus 1.5
+            await wait_for(pilot, lambda: "of 150% (limit)" in text())
+            view.pause()
+    run(go)
+    assert engine.limit_reads and not any(engine.limit_reads)    # all in the worker
+    assert len(engine.limit_reads) < 10          # not once a sample

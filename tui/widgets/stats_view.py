@@ -25,6 +25,7 @@ from .format import BARS, bar_levels, cpu_top, human_size, level_top
 HISTORY = 300          # samples (seconds) kept
 SPARK = 120            # samples the sparklines show
 INTERVAL = 1.0
+CAP_EVERY = 10         # samples between reads of the CPU limit (``update --cpus`` changes it)
 
 
 class ScaledSparkline(Sparkline):
@@ -91,6 +92,7 @@ class StatsView(Vertical, can_focus=True):
         self._sampler: Any = None
         self._cap_key: str | None = None
         self._cap: tuple[float, str] | None = None
+        self._cap_age = 0                # samples since the CPU limit was read
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="stats-note", markup=False)
@@ -149,8 +151,12 @@ class StatsView(Vertical, can_focus=True):
                 self._sampler = engine.stats_sampler()
             result = self._sampler.sample([key]) if self._sampler is not None \
                 else engine.stats([key])
-            if self._cap_key != key:         # the container's CPU limit, once per container
-                self._cap_key, self._cap = key, _cpu_cap(engine, key)
+            # The container's CPU limit: again every CAP_EVERY samples, so
+            # the pane follows an update, and here in the worker, not the UI.
+            if self._cap_key != key or self._cap_age >= CAP_EVERY:
+                cap = _cpu_cap(engine, key)
+                self._cap_key, self._cap, self._cap_age = key, cap, 0
+            self._cap_age += 1
         finally:
             self._busy = False
         if isinstance(result, (list, tuple)):
