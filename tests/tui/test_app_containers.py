@@ -385,3 +385,19 @@ def test_network_prune_removes_unused_networks(engine: Engine) -> None:
     finally:
         if any(n.name == name for n in engine.networks()):
             engine.network_rm(name)
+
+
+def test_the_header_counts_paused_containers_apart(engine: Engine, make: Callable[..., str]) -> None:
+    from tui.widgets.host_bar import HostBar
+    cid = make()
+
+    async def go() -> None:
+        app = make_app(engine)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await containers(app, pilot, cid)
+            engine.pause(cid)                    # by another user of the root, as it were
+            bar = app.query_one(HostBar)
+            await wait_for(pilot, lambda: "1 paused" in str(bar.render()), 10)
+            engine.unpause(cid)
+            await wait_for(pilot, lambda: "paused" not in str(bar.render()), 10)
+    run(go)

@@ -181,8 +181,10 @@ class MainScreen(Screen[None]):
             elif table is not None:
                 table.sync(records)
             if name == "containers":
-                running = sum(1 for c in records if c.status in ("running", "paused"))
-                bar.set_counts(running=running, stopped=len(records) - running)
+                running = sum(1 for c in records if c.status in ("running", "restarting"))
+                paused = sum(1 for c in records if c.status == "paused")
+                bar.set_counts(running=running, paused=paused,
+                               stopped=len(records) - running - paused)
             elif name in ("images", "volumes"):
                 bar.set_counts(**{name: len(records)})
         self._refresh_detail()

@@ -44,6 +44,8 @@ class HostBar(Static):
         c = self.counts
         if "running" in c:
             facts.append((f"{c['running']} running", "green" if c["running"] else "dim"))
+            if c.get("paused"):                      # as `docker info` counts them apart
+                facts.append((f"{c['paused']} paused", "cyan"))
             facts.append((f"{c.get('stopped', 0)} stopped", "dim"))
         for what in ("images", "volumes"):
             if what in c:
