@@ -21,50 +21,28 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import (CommandNotExecutable, CommandNotFound, ContainerSpec, Engine, InvalidArgument,
+from engine import (CommandNotExecutable, CommandNotFound, Engine, InvalidArgument,
                     InvalidState)
 from engine.containers import rootfs
 from engine.containers.attach import AttachIO
 from engine.containers.copy import CopyError
-from tests.conftest import REPO, need_tool
+from tests.conftest import REPO, busybox_engine, container_maker, remove_containers
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    for tool in ("runc", "conmon"):
-        need_tool(tool)
-    e = Engine(tmp_path_factory.mktemp("cio") / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path_factory.mktemp("cio") / "root")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort; the next one may still go
-            pass
+    remove_containers(e)
     e.close()
 
 
 @pytest.fixture
 def make(engine: Engine) -> Iterator[Callable[..., str]]:
-    """Create (and by default start) a busybox container; all are removed afterwards."""
-    made: list[str] = []
-
-    def _make(*command: str, image: str = "busybox", start: bool = True, **kw: object) -> str:
-        default = ("sleep", "300") if image == "busybox" else None   # else the image's CMD
-        spec = ContainerSpec(image=image, command=command or default,
-                             name=f"cio-{secrets.token_hex(4)}", **kw)  # type: ignore[arg-type]
-        info = engine.run(spec) if start else engine.create(spec)
-        made.append(info.id)
-        return info.id
-
-    yield _make
-    for cid in made:
-        try:
-            engine.rm(cid, force=True)
-        except Exception:      # noqa: BLE001
-            pass
+    """Create (and by default start) a container, busybox unless ``image=``; removed afterwards."""
+    yield from container_maker(engine, "cio-")
 
 
 def cli(engine: Engine, *args: str, input: bytes | None = None,

@@ -22,7 +22,7 @@ from engine import (CommandNotExecutable, CommandNotFound, ContainerSpec, Engine
                     NameConflict, NoSuchContainer)
 from engine.containers import monitor, rootfs
 from engine.records import Mount
-from tests.conftest import REPO, need_tool
+from tests.conftest import REPO, busybox_engine, container_maker, remove_containers
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +31,9 @@ DEFAULT_CAPS_HEX = "00000000a80425fb"     # Docker's 14 default capabilities
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    for tool in ("runc", "conmon"):
-        need_tool(tool)
-    e = Engine(tmp_path_factory.mktemp("ctr") / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path_factory.mktemp("ctr") / "root")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort; the next one may still go
-            pass
+    remove_containers(e)
     # Nothing of ours is left running or mounted.
     assert e.containers(all=True) == []
     mountinfo = Path("/proc/self/mountinfo").read_text()
@@ -54,21 +47,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture
 def make(engine: Engine) -> Iterator[Callable[..., str]]:
     """Create (and by default start) a busybox container; all are removed afterwards."""
-    made: list[str] = []
-
-    def _make(*command: str, start: bool = True, **kw: object) -> str:
-        kw.setdefault("name", f"t-{secrets.token_hex(4)}")
-        spec = ContainerSpec(image="busybox", command=command or ("sleep", "300"), **kw)  # type: ignore[arg-type]
-        info = engine.run(spec) if start else engine.create(spec)
-        made.append(info.id)
-        return info.id
-
-    yield _make
-    for cid in made:
-        try:
-            engine.rm(cid, force=True)
-        except NoSuchContainer:
-            pass
+    yield from container_maker(engine, "t-")
 
 
 def cli(engine: Engine, *args: str, timeout: float = 60,

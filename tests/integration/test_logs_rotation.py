@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from engine import ContainerSpec, Engine
-from tests.conftest import need_tool
+from tests.conftest import busybox_engine, remove_containers
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +24,9 @@ COUNT = 6000
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    for tool in ("runc", "conmon"):
-        need_tool(tool)
-    e = Engine(tmp_path / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path / "root")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort
-            pass
+    remove_containers(e)
     e.close()
 
 

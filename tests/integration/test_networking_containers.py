@@ -24,11 +24,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import ContainerSpec, Engine, InUse, InvalidArgument, NoSuchContainer
+from engine import ContainerSpec, Engine, InUse, InvalidArgument
 from engine.network import store
 from engine.network.bridge import netns_path, nft_table
 from engine.network.ports import table_exists
-from tests.conftest import REPO, need_tool
+from tests.conftest import REPO, busybox_engine, container_maker, remove_containers
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +49,9 @@ def _links() -> set[str]:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    for tool in ("runc", "conmon", "nft"):
-        need_tool(tool)
-    e = Engine(tmp_path_factory.mktemp("net") / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path_factory.mktemp("net") / "root", "nft")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort; the checks below say what is left
-            pass
+    remove_containers(e)
     for n in e.networks():
         if not n.is_default:
             e.network_rm(n.name)
@@ -89,21 +82,7 @@ def network(engine: Engine) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def make(engine: Engine, network: Callable[..., str]) -> Iterator[Callable[..., str]]:
     """Run (or create) a busybox container; every one is removed afterwards (before the networks)."""
-    made: list[str] = []
-
-    def _make(*command: str, start: bool = True, **kw: object) -> str:
-        kw.setdefault("name", f"n-{secrets.token_hex(4)}")
-        spec = ContainerSpec(image="busybox", command=command or ("sleep", "300"), **kw)  # type: ignore[arg-type]
-        info = engine.run(spec) if start else engine.create(spec)
-        made.append(info.id)
-        return info.id
-
-    yield _make
-    for cid in made:
-        try:
-            engine.rm(cid, force=True)
-        except NoSuchContainer:
-            pass
+    yield from container_maker(engine, "n-")
 
 
 def fetch(url: str, tries: int = 50) -> str:

@@ -19,11 +19,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import (ContainerSpec, Engine, InvalidArgument, InvalidState, NoSuchContainer,
-                    ResourceError)
+from engine import ContainerSpec, Engine, InvalidArgument, InvalidState, ResourceError
 from engine.cgroups import container_cgroup
 from engine.records import Event
-from tests.conftest import REPO, need_tool
+from tests.conftest import REPO, busybox_engine, container_maker, remove_containers
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +31,9 @@ MB = 1 << 20
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    for tool in ("runc", "conmon"):
-        need_tool(tool)
-    e = Engine(tmp_path_factory.mktemp("res") / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path_factory.mktemp("res") / "root")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort; the assert below reports leftovers
-            pass
+    remove_containers(e)
     assert e.containers(all=True) == []
     e.close()
 
@@ -49,20 +41,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture
 def run(engine: Engine) -> Iterator[Callable[..., str]]:
     """Run a busybox container; every one is removed afterwards, even on failure."""
-    made: list[str] = []
-
-    def _run(*command: str, **kw: object) -> str:
-        kw.setdefault("name", f"r-{secrets.token_hex(4)}")
-        info = engine.run(ContainerSpec(image="busybox", command=command, **kw))  # type: ignore[arg-type]
-        made.append(info.id)
-        return info.id
-
-    yield _run
-    for cid in made:
-        try:
-            engine.rm(cid, force=True)
-        except NoSuchContainer:
-            pass
+    yield from container_maker(engine, "r-")
 
 
 def log_texts(engine: Engine, cid: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from engine import ContainerSpec, Engine
-from tests.conftest import need_tool
+from tests.conftest import busybox_engine, container_maker, remove_containers
 from tests.tui.fixtures import run, wait_for
 from tui.app import PortsideApp
 from tui.config import Config, builtin_highlights
@@ -30,37 +30,17 @@ SLEEPER = ("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done")
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    for tool in ("runc", "conmon"):
-        need_tool(tool)
-    e = Engine(tmp_path_factory.mktemp("tui") / "root")
-    e.bootstrap_busybox()
+    e = busybox_engine(tmp_path_factory.mktemp("tui") / "root")
     yield e
-    for c in e.containers(all=True):
-        try:
-            e.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001 - best effort
-            pass
+    remove_containers(e)
     e.close()
 
 
 @pytest.fixture
 def make(engine: Engine) -> Iterator[Callable[..., str]]:
-    made: list[str] = []
-
-    def _make(*command: str, start: bool = True) -> str:
-        # The default exits on SIGTERM at once, so stop does not wait out its timeout.
-        spec = ContainerSpec(image="busybox", command=command or SLEEPER,
-                             name=f"tui-{secrets.token_hex(3)}")
-        info = engine.run(spec) if start else engine.create(spec)
-        made.append(info.id)
-        return info.id
-
-    yield _make
-    for c in engine.containers(all=True):
-        try:
-            engine.rm(c.id, force=True)
-        except Exception:      # noqa: BLE001
-            pass
+    # The default exits on SIGTERM at once, so stop does not wait out its timeout.
+    yield from container_maker(engine, "tui-", SLEEPER)
+    remove_containers(engine)           # and what the app's own actions made
 
 
 def make_app(engine: Engine) -> PortsideApp:
@@ -234,7 +214,6 @@ def test_changes_from_another_process_show_within_a_second(engine: Engine,
             table = await containers(app, pilot)
             other = Engine(engine.paths.root, engine.paths.run)   # a second user of the root
             cid = make()
-            loop_time = pilot.app._loop.time if hasattr(pilot.app, "_loop") else None  # noqa: F841
             await wait_for(pilot, lambda: cid in table.records, 1.5)
             other.stop(cid, timeout=1)
             await wait_for(pilot, lambda: "exited" in table.get_cell(cid, "status").plain, 1.5)
