@@ -708,13 +708,7 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
     alive = {r["id"] for r in ctx.db.query(
         f"SELECT id FROM containers WHERE status IN ({','.join('?' * len(ALIVE_STATUSES))})",
         ALIVE_STATUSES)}
-    candidates = {r["container_id"] for r in ctx.db.query(
-        "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
-    try:
-        candidates.update(p.name for p in netns_dir(ctx.paths).iterdir())
-    except OSError:
-        pass
-    stale = sorted(candidates - alive)
+    stale = sorted(_traced_containers(ctx) - alive)
     dirty = ctx.db.get_setting(DIRTY) == "1"
     if not stale and not dirty:
         return []
@@ -742,6 +736,17 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
     return cleaned
 
 
+def _traced_containers(ctx: NetContext) -> set[str]:
+    """Containers with something of the network left: endpoints, ports or a namespace file."""
+    ids = {r["container_id"] for r in ctx.db.query(
+        "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
+    try:
+        ids.update(p.name for p in netns_dir(ctx.paths).iterdir())
+    except OSError:
+        pass
+    return ids
+
+
 # -- system reset ------------------------------------------------------------------------
 
 def reset(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
@@ -756,13 +761,7 @@ def reset(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
     """
     dp = _dp(ctx, dataplane)
     with ctx.lock(NETWORK_LOCK):
-        left = {r["container_id"] for r in ctx.db.query(
-            "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
-        try:
-            left.update(p.name for p in netns_dir(ctx.paths).iterdir())
-        except OSError:
-            pass
-        for cid in sorted(left):
+        for cid in sorted(_traced_containers(ctx)):
             _teardown_locked(ctx, cid, dp)
         nets = store.list_networks(ctx.db)
         for net in nets:
