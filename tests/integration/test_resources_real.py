@@ -56,6 +56,16 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10, what: str = "conditi
         time.sleep(0.05)
 
 
+def _stop(follower: subprocess.Popen[str]) -> None:
+    """End an `events` follower we started: ^C as a user would, then KILL if it lingers."""
+    follower.send_signal(signal.SIGINT)
+    try:
+        follower.wait(10)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        follower.wait()
+
+
 def test_memory_hog_is_oom_killed_and_reported(engine: Engine, run: Callable[..., str]) -> None:
     # dd's 200 MiB buffer is filled from /dev/zero: every page is touched.
     cid = run("dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", memory=32 * MB)
@@ -99,12 +109,7 @@ def test_an_oom_kill_in_a_container_that_keeps_running_reaches_a_follower_once(
         time.sleep(1.5)                         # a second check of the follower's finds nothing new
         assert lines.empty(), "the oom event arrived twice"
     finally:
-        follower.send_signal(signal.SIGINT)
-        try:
-            follower.wait(10)
-        except subprocess.TimeoutExpired:
-            follower.kill()
-            follower.wait()
+        _stop(follower)
 
 
 def test_every_resource_flag_reaches_the_cgroup(engine: Engine, run: Callable[..., str]) -> None:
@@ -264,12 +269,7 @@ def test_a_second_process_follows_our_events_in_order(engine: Engine, run: Calla
         time.sleep(0.5)
         assert lines.empty(), "an event arrived twice"
     finally:
-        follower.send_signal(signal.SIGINT)
-        try:
-            follower.wait(10)
-        except subprocess.TimeoutExpired:
-            follower.kill()
-            follower.wait()
+        _stop(follower)
 
 
 def test_we_follow_a_second_processes_events(engine: Engine, run: Callable[..., str]) -> None:

@@ -58,6 +58,15 @@ async def containers(app: PortsideApp, pilot: Any, *cids: str) -> ContainersTabl
     return table
 
 
+async def detail_of(app: PortsideApp, pilot: Any, cid: str) -> DetailPane:
+    """Select ``cid`` in the list and wait until the detail pane shows it."""
+    table = await containers(app, pilot, cid)
+    table.select_key(cid)
+    detail = app.query_one(DetailPane)
+    await wait_for(pilot, lambda: detail.key == cid)
+    return detail
+
+
 def test_lifecycle_keys(engine: Engine, make: Callable[..., str]) -> None:
     cid = make()
 
@@ -256,10 +265,7 @@ def test_changes_tab_reads_again_when_shown_again_and_tabs_cycle(
     async def go() -> None:
         app = make_app(engine)
         async with app.run_test(size=(100, 30)) as pilot:
-            table = await containers(app, pilot, cid)
-            table.select_key(cid)
-            detail = app.query_one(DetailPane)
-            await wait_for(pilot, lambda: detail.key == cid)
+            detail = await detail_of(app, pilot, cid)
             tabs = detail.tabs()
             assert tabs is not None and tabs.active == "container-logs"
             for want in ("stats", "inspect", "processes", "env", "changes"):   # ] cycles
@@ -285,7 +291,7 @@ def test_changes_tab_reads_again_when_shown_again_and_tabs_cycle(
             assert main.has_class("-zoom") and lists.region.height == 0
             assert detail.has_focus_within
             await pilot.press("z")
-            assert not main.has_class("-zoom") and table.has_focus
+            assert not main.has_class("-zoom") and app.query_one(ContainersTable).has_focus
     run(go)
 
 
@@ -321,10 +327,7 @@ def test_stats_say_the_cpu_limit_of_a_limited_container(engine: Engine) -> None:
     async def go() -> None:
         app = make_app(engine)
         async with app.run_test(size=(100, 30)) as pilot:
-            table = await containers(app, pilot, cid)
-            table.select_key(cid)
-            detail = app.query_one(DetailPane)
-            await wait_for(pilot, lambda: detail.key == cid)
+            detail = await detail_of(app, pilot, cid)
             detail.select_tab("stats")
             stats = app.query_one(StatsView)
             cpu = stats.query_one("#m-cpu")
