@@ -732,8 +732,13 @@ class ContainersAPI(EngineBase):
         return self.container(cid)
 
     # -- after the exit ----------------------------------------------------------------
-    def _release_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState) -> RunState:
-        """Undo a run's side effects: runtime state, network, overlay mount. Idempotent."""
+    def _release_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState, *,
+                        removing: bool = False) -> RunState:
+        """Undo a run's side effects: runtime state, network, overlay mount. Idempotent.
+
+        With ``removing``, the state written says ``removing`` too (one
+        commit instead of two, for :meth:`_remove_locked` right after).
+        """
         errors = []
         deleted: Callable[[], None] | None = None
         if st.runtime_created:
@@ -757,6 +762,9 @@ class ContainersAPI(EngineBase):
         if errors:
             raise RuntimeFailure(f"cleaning up container {name} failed: {'; '.join(errors)}",
                                  hint="try again: portside rm -f " + name)
+        if removing:
+            return self._put(cid, name, cfg, st, st.but(mounted=False, runtime_created=False,
+                                                         status=Status.REMOVING.value))
         if not (st.mounted or st.runtime_created):
             return st
         return self._put(cid, name, cfg, st, st.but(mounted=False, runtime_created=False))
@@ -779,8 +787,9 @@ class ContainersAPI(EngineBase):
                 row, cfg, st = self._sync(cid)
                 if st.status not in (Status.EXITED.value, Status.CREATED.value):
                     return st
-                st = self._release_locked(cid, row["name"], cfg, st)
-                if cfg.spec.auto_remove and st.status == Status.EXITED.value:
+                remove = cfg.spec.auto_remove and st.status == Status.EXITED.value
+                st = self._release_locked(cid, row["name"], cfg, st, removing=remove)
+                if remove:
                     self._remove_locked(cid, row["name"], cfg, st, volumes=True)
                 return st
             except EngineError:
@@ -811,7 +820,7 @@ class ContainersAPI(EngineBase):
             name = row["name"]
             if st.status != Status.EXITED.value:
                 return
-            st = self._release_locked(cid, name, cfg, st)
+            st = self._release_locked(cid, name, cfg, st, removing=cfg.spec.auto_remove)
             if cfg.spec.auto_remove:
                 self._remove_locked(cid, name, cfg, st, volumes=True)
                 return
@@ -871,13 +880,14 @@ class ContainersAPI(EngineBase):
                     _quietly(rt.resume, cid)
                 self._wait_exit(cid, KILL_WAIT)
                 _row, _cfg, st = self._sync(cid)
-            st = self._release_locked(cid, name, cfg, st)
+            st = self._release_locked(cid, name, cfg, st, removing=True)
             self._remove_locked(cid, name, cfg, st, volumes=volumes)
         return cid
 
     def _remove_locked(self, cid: str, name: str, cfg: StoredConfig, st: RunState, *,
                        volumes: bool) -> None:
-        st = self._put(cid, name, cfg, st, st.but(status=Status.REMOVING.value))
+        if st.status != Status.REMOVING.value:
+            st = self._put(cid, name, cfg, st, st.but(status=Status.REMOVING.value))
         cdir = self.paths.container(cid)
         if rootfs.is_mounted(rootfs.layout(cdir)[2]):
             raise RuntimeFailure(f"the root filesystem of container {name} is still mounted",

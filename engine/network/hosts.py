@@ -194,13 +194,16 @@ def read_host_resolv(path: Path = Path("/etc/resolv.conf")) -> str:
 
 
 def write_in_place(path: Path, content: str) -> None:
-    """Replace ``path``'s content keeping its inode (it may be bind-mounted); create it if missing."""
+    """Replace ``path``'s content keeping its inode (it may be bind-mounted); create it if missing.
+
+    Not fsynced: the container reads it through the page cache, and every
+    start writes it again, so a crash can lose nothing that matters.
+    """
     data = content.encode()
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
-        os.fsync(fd)
     finally:
         os.close(fd)
 
