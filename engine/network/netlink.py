@@ -321,6 +321,14 @@ def add_veth(host_if: str, netns: Path, ifname: str, mac: str, address: IPv4Inte
             if br is None:
                 raise NetworkError(f"bridge {bridge} is missing",
                                    hint="retry; portside recreates it on the next start")
+            stale = link_index(ipr, host_if)
+            if stale is not None:
+                # This container's pair from an earlier run, its namespace still being destroyed.
+                try:
+                    ipr.link("del", index=stale)
+                except NetlinkError as err:
+                    if err.code != errno.ENODEV:
+                        raise
             nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("add", ifname=host_if, kind="veth", mtu=mtu,

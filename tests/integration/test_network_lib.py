@@ -12,6 +12,7 @@ import select
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -181,6 +182,19 @@ def host_links() -> str:
     return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=10).stdout
 
 
+def gone_soon(links: list[str], seconds: float = 10.0) -> bool:
+    """Whether none of ``links`` is left within ``seconds``: a veth goes with its
+    namespace, which the kernel destroys asynchronously after teardown returned."""
+    deadline = time.monotonic() + seconds
+    while True:
+        out = host_links()
+        if not any(f": {name}@" in out or f": {name}:" in out for name in links):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 # -- tests -----------------------------------------------------------------------------
 
 def test_two_containers_on_a_bridge_reach_each_other(lab: NetLab) -> None:
@@ -285,9 +299,8 @@ def test_teardown_leaves_nothing_behind(lab: NetLab) -> None:
     for cid in ids:
         teardown(lab.engine, cid)
         teardown(lab.engine, cid)                         # idempotent
-    links = host_links()
-    assert bridge not in links
-    assert not any(e.host_ifname in links for e in eps)
+    assert bridge not in host_links()
+    assert gone_soon([e.host_ifname for e in eps])
     assert not table_exists(table)
     mounts = Path("/proc/mounts").read_text()
     assert str(lab.engine.paths.run) not in mounts
@@ -299,7 +312,7 @@ def test_reconcile_cleans_up_after_a_crash(lab: NetLab) -> None:
     host_if = s.endpoints[0].host_ifname
     assert host_if in host_links()
     assert reconcile(lab.engine) == [cid]
-    assert host_if not in host_links()
+    assert gone_soon([host_if])
     assert not netns_path(lab.engine.paths, cid).exists()
     assert not table_exists(nft_table(lab.engine.paths))
 

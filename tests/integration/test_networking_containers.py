@@ -26,7 +26,7 @@ import pytest
 
 from engine import ContainerSpec, Engine, InUse, InvalidArgument
 from engine.network import store
-from engine.network.bridge import netns_path, nft_table
+from engine.network.bridge import netns_path, nft_table, veth_name
 from engine.network.ports import table_exists
 from tests.conftest import REPO, busybox_engine, container_maker, remove_containers
 
@@ -45,6 +45,17 @@ def _free_port() -> int:
 def _links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line}
+
+
+def _gone_soon(link: str, seconds: float = 10.0) -> bool:
+    """Whether ``link`` disappears within ``seconds`` (the kernel destroys a
+    veth with its namespace, asynchronously, after rm has returned)."""
+    deadline = time.monotonic() + seconds
+    while link in _links():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +284,7 @@ def test_nothing_is_left_after_rm(engine: Engine, make: Callable[..., str]) -> N
     assert len(eps) == 1 and eps[0].host_ifname in _links()
     assert netns_path(engine.paths, cid).exists()
     engine.rm(cid, force=True)
-    assert eps[0].host_ifname not in _links()
+    assert _gone_soon(eps[0].host_ifname)
     assert not netns_path(engine.paths, cid).exists()
     assert store.endpoints(engine.db, container_id=cid) == []
     assert store.port_mappings(engine.db, cid) == []
@@ -283,6 +294,27 @@ def test_nothing_is_left_after_rm(engine: Engine, make: Callable[..., str]) -> N
         listing = subprocess.run(["nft", "list", "table", "ip", nft_table(engine.paths)],
                                  capture_output=True, text=True).stdout
         assert f"dport {port} " not in listing
+
+
+def test_a_start_replaces_a_veth_of_the_same_name_still_being_destroyed(
+        engine: Engine, make: Callable[..., str]) -> None:
+    # A quick restart can find the pair of its earlier run still in the
+    # kernel (its namespace is destroyed asynchronously): a stand-in with
+    # that name must be replaced, not fail the start.
+    cid = make(start=False)
+    net = next(n for n in engine.networks() if n.is_default)
+    name = veth_name(cid, net.id)
+    peer = "vpstest" + secrets.token_hex(3)
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", peer], check=True)
+    try:
+        engine.start(cid)
+        assert f"master {net.bridge} " in subprocess.run(
+            ["ip", "link", "show", name], capture_output=True, text=True).stdout
+        assert peer not in _links()                # the stand-in went, both its ends
+    finally:
+        subprocess.run(["ip", "link", "del", peer], capture_output=True)
+    engine.rm(cid, force=True)
+    assert _gone_soon(name)
 
 
 def test_two_roots_at_once_get_separate_subnets(tmp_path: Path) -> None:

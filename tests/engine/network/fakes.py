@@ -56,6 +56,10 @@ class FakeDataplane:
         path.unlink(missing_ok=True)
         self.default_routes.discard(path)
         self.route_via.pop(path, None)
+        # Its last reference gone, the kernel destroys the namespace and
+        # every veth pair with an end inside it (later; here at once).
+        for host_if in [h for h, (_b, ns, _i) in self.veths.items() if ns == path]:
+            del self.veths[host_if]
 
     def add_veth(self, host_if: str, netns: Path, ifname: str, mac: str,
                  address: IPv4Interface, gateway: IPv4Address | None, bridge: str) -> None:
