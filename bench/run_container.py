@@ -13,6 +13,10 @@ the next run):
 * bare ``runc run`` of a prepared bundle, twice: with the very config.json
   portside generates (same seccomp profile, mounts, namespaces — the fair
   floor for the engine) and with ``runc spec``'s minimal defaults;
+* two floors with no portside code: conmon running that same bundle
+  (``runc create`` by conmon, ``runc start``, conmon's exit file, ``runc
+  delete`` — what every conmon-based engine does), and the interpreter's
+  start-up (``python -c pass``), which every CLI run pays first;
 * ``podman --runtime runc run --rm`` on a private store, if podman is
   installed: ``--network none``, and its default bridge (netavark, with its
   network config in the temp dir too).
@@ -152,6 +156,41 @@ class RuncBundle:
                         f"{self.dir.name}-{self.n}"], check=True, stdin=subprocess.DEVNULL,
                        capture_output=True)
 
+    def conmon_run(self) -> None:
+        """What any conmon-based engine must do, with no engine code: conmon runs
+        ``runc create``, then ``runc start``, wait for conmon's exit file, ``runc delete``."""
+        self.n += 1
+        cid = f"{self.dir.name}-c{self.n}"
+        exits, persist = self.dir / "exits", self.dir / "persist"
+        exits.mkdir(exist_ok=True)
+        persist.mkdir(exist_ok=True)
+        runc = shutil.which("runc") or "runc"
+        r, w = os.pipe()
+        proc = subprocess.Popen(
+            [shutil.which("conmon") or "conmon", "--api-version", "1", "-c", cid, "-u", cid, "-n", cid,
+             "-r", runc, "-b", str(self.dir), "-p", str(self.dir / "pid"),
+             "--exit-dir", str(exits), "--persist-dir", str(persist),
+             "-l", f"k8s-file:{self.dir / 'ctr.log'}", "--log-level", "warning",
+             "--socket-dir-path", str(self.dir / "sock"), "--full-attach",
+             "--runtime-arg", "--root", "--runtime-arg", str(self.state)],
+            env={"_OCI_SYNCPIPE": str(w), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+            pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, cwd=self.dir)
+        os.close(w)
+        proc.wait()
+        msg = os.read(r, 65536)
+        os.close(r)
+        if b'"data"' not in msg or b'"data": -' in msg:
+            raise RuntimeError(f"conmon did not create the container: {msg!r}")
+        subprocess.run([runc, "--root", str(self.state), "start", cid], check=True, capture_output=True)
+        deadline = time.monotonic() + 10
+        while not (exits / cid).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("conmon wrote no exit file within 10 s")
+            time.sleep(0.0005)
+        subprocess.run([runc, "--root", str(self.state), "delete", "--force", cid], check=True,
+                       capture_output=True)
+
     def close(self) -> None:
         rootfs.unmount(self.dir)
         # runc removes each run's cgroup; the parent made for the bench goes too.
@@ -229,6 +268,9 @@ def main() -> int:
         def inproc_none() -> None:
             inproc("none")
 
+        def python_start() -> None:
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+
         candidates: dict[str, Callable[[], None]] = {
             "portside CLI  run --rm busybox true": cli,
             "portside CLI  run --rm --network none": cli_none,
@@ -236,6 +278,8 @@ def main() -> int:
             "portside engine in-process, --network none": inproc_none,
             "runc run, portside's config.json": same.run,
             "runc run, runc-spec defaults (no seccomp)": minimal.run,
+            "floor: conmon + runc create/start/delete": same.conmon_run,
+            "floor: python start-up (this venv)": python_start,
         }
         podman: Podman | None = None
         if shutil.which("podman"):
@@ -270,10 +314,12 @@ def main() -> int:
               f"load {os.getloadavg()[0]:.2f}):\n")
         print(f"{'':50} {'median':>9} {'min':>8} {'vs podman':>10} {'vs runc*':>9}")
         for name, v in med.items():
-            ref_pod = pod if ("none" in name or name.startswith("runc")) else pod_bridge
+            ref_pod = pod if ("none" in name or name.startswith(("runc", "floor"))) else pod_bridge
             vs_pod = f"{v / ref_pod:.2f}x" if ref_pod else "n/a"
             print(f"{name:50} {v:7.1f}ms {min(times[name]):6.1f}ms {vs_pod:>10} {v / runc_same:8.2f}x")
         print("  * runc run with portside's config.json (same seccomp profile, mounts, namespaces)")
+        print("  floor rows: the same config.json under conmon with no engine code at all, and the")
+        print("  interpreter starting; a Python CLI with a conmon monitor cannot beat their sum")
         print("  bridge rows are compared with podman's bridge, --network none rows with its none")
 
         info = engine.run(ContainerSpec(image="busybox", command=("sleep", "300"), name="bench-idle"))
@@ -301,6 +347,15 @@ def main() -> int:
         inproc_ratio = med["portside engine in-process, --network none"] / runc_same
         print(f"  in-process (--network none) <= 1.5x runc*:  {inproc_ratio:.2f}x  "
               f"{'met' if inproc_ratio <= 1.5 else 'NOT met'}")
+        floor_mon = med["floor: conmon + runc create/start/delete"]
+        floor_cli = floor_mon + med["floor: python start-up (this venv)"]
+        print("\nfloors (no portside code):")
+        print(f"  conmon + runc alone: {floor_mon:.1f} ms = {floor_mon / runc_same:.2f}x runc*; "
+              f"portside in-process adds {med['portside engine in-process, --network none'] - floor_mon:.1f} ms")
+        if pod:
+            print(f"  + python start-up: {floor_cli:.1f} ms = {floor_cli / pod:.2f}x podman's --network none "
+                  f"(0.4x would be {0.4 * pod:.1f} ms); portside's CLI adds "
+                  f"{med['portside CLI  run --rm --network none'] - floor_cli:.1f} ms")
         return 0
     finally:
         for c in engine.containers(all=True):
@@ -313,7 +368,11 @@ def main() -> int:
                 fn()
             except Exception:      # noqa: BLE001
                 pass
-        engine.close()
+        try:
+            engine.system_reset()      # the bench root's bridge stays up until then (as docker0)
+        except Exception as err:       # noqa: BLE001 - say so, the temp dir goes anyway
+            print(f"system reset of the bench root failed: {err}", file=sys.stderr)
+            engine.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

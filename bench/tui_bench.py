@@ -426,8 +426,12 @@ def main() -> int:
         return 0
     finally:
         remove_all(engine)
-        engine.close()
         wait_for_exit_hooks(tmp)
+        try:
+            engine.system_reset()      # the bench root's bridge stays up until then (as docker0)
+        except Exception as err:       # noqa: BLE001 - say so, the temp dir goes anyway
+            print(f"system reset of the bench root failed: {err}", file=sys.stderr)
+            engine.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

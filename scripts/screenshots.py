@@ -254,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                 engine.rm(c.id, force=True)
             except EngineError:
                 pass
-        engine.close()
         wait_for_exit_hooks(tmp)
+        try:
+            engine.system_reset()      # its bridge stays up until then (as docker0)
+        except EngineError as err:
+            print(f"system reset of the temp root failed: {err}", file=sys.stderr)
+            engine.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

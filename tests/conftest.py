@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -12,6 +13,83 @@ import pytest
 from engine import ContainerSpec, Engine, EngineError
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# -- bridges -------------------------------------------------------------------------
+# A network's bridge stays up while the network exists (docker0's way), so a
+# test root's bridges would outlive its test. Closing an engine in a test
+# deletes the idle bridges of its root; at the end of the session each
+# worker does the same for every root it opened or that a CLI run made
+# under its temp dir. Only this worker's roots: the other worker's bridges
+# may be in use.
+
+_ROOTS: dict[Path, None] = {}          # state.db of every root this process opened
+_OPEN: dict[Path, int] = {}            # engines open on each root (a test may open two)
+
+
+def idle_bridges(db: Path) -> list[str]:
+    """Bridges of the root whose state database is ``db`` that no container uses."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return []
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT bridge FROM networks WHERE id NOT IN (SELECT network_id FROM network_endpoints)")]
+    except sqlite3.Error:
+        return []              # no network table yet
+    finally:
+        conn.close()
+
+
+def drop_idle_bridges(db: Path) -> list[str]:
+    """Delete the idle bridges of one root; returns their names."""
+    gone = [b for b in idle_bridges(db) if os.path.exists(f"/sys/class/net/{b}")]
+    if gone:
+        from engine.network import netlink
+        for b in gone:
+            netlink.delete_link(b)
+    return gone
+
+
+_engine_init = Engine.__init__
+_engine_close = Engine.close
+
+
+def _recording_init(self: Engine, *args: object, **kwargs: object) -> None:
+    _engine_init(self, *args, **kwargs)  # type: ignore[arg-type]
+    _ROOTS[self.paths.db] = None
+    _OPEN[self.paths.db] = _OPEN.get(self.paths.db, 0) + 1
+    self._test_open = True  # type: ignore[attr-defined]
+
+
+def _close_dropping_bridges(self: Engine) -> None:
+    _engine_close(self)
+    if not getattr(self, "_test_open", False):
+        return                         # closed before (close is idempotent)
+    self._test_open = False  # type: ignore[attr-defined]
+    db = self.paths.db
+    _OPEN[db] -= 1
+    if _OPEN[db] == 0 and os.geteuid() == 0:
+        drop_idle_bridges(db)          # the last engine on the root is done with it
+
+
+Engine.__init__ = _recording_init            # type: ignore[method-assign]
+Engine.close = _close_dropping_bridges       # type: ignore[method-assign]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.geteuid() != 0:
+        return
+    dbs = dict(_ROOTS)
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        try:
+            dbs.update(dict.fromkeys(factory.getbasetemp().rglob("state.db")))
+        except OSError:
+            pass
+    for db in dbs:
+        drop_idle_bridges(db)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -197,20 +197,22 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
         if store.endpoints(ctx.db, container_id=container_id) or path.exists():
             _teardown_locked(ctx, container_id, dp)       # leftovers of an earlier run
         foreign = dp.foreign_ports(nft_table(ctx.paths)) if req.ports else []
-        try:
-            first = not store.endpoints(ctx.db, network_id=net.id)
+        up = dp.has_link(net.bridge)
+        if not up:
             net = _bring_up(ctx, dp, net)
+        try:
             with ctx.db.tx() as c:
                 ep = _add_endpoint(ctx, c, container_id, name, net, "eth0", req.ip,
                                    req.aliases, req.hostname)
                 mappings = allocate_ports(req.ports, _taken_ports(c, container_id) + foreign)
                 store.insert_ports(c, container_id, net.id, mappings)
         except BaseException:
-            _drop_unused_bridges(ctx, dp, [net.id])
+            if not up:
+                dp.delete_link(net.bridge)      # made for this run: a refusal leaves nothing
             raise
         try:
-            if not first:
-                _ensure_bridge(dp, net)      # re-made if someone deleted it
+            if up:
+                _ensure_bridge(dp, net)      # up, with its address (someone may have downed it)
             dp.create_netns(path)
             dp.add_veth(ep.host_ifname, path, ep.ifname, ep.mac, ep.address,
                         None if net.internal else net.gateway, net.bridge)
@@ -346,20 +348,22 @@ def _ensure_bridge(dp: Dataplane, net: NetworkInfo) -> None:
 
 
 def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> NetworkInfo:
-    """Make sure ``net``'s bridge is up; the first user checks the host first.
+    """Create ``net``'s bridge if it is not there (the caller ensures one that is).
 
-    When nobody of this root uses the network yet, its bridge is (about
-    to be) created: under the host-wide lock, its subnet is checked
-    against the host's routes and addresses — other roots' bridges, docker0,
-    VPNs — and the bridge is created before the lock is let go. A subnet
-    portside chose itself moves to a free one; one the user chose is
-    refused. Returns the network as it now is. Call with the network lock.
+    A bridge stays up while its network exists (as Docker's ``docker0``
+    and ``br-*`` do): ``network rm`` and ``system reset`` delete it, a
+    reboot loses it. Creating one is when the host is checked: under the
+    host-wide lock, the subnet is compared with the host's routes and
+    addresses — other roots' bridges, docker0, VPNs — and the bridge is
+    created before the lock is let go. A subnet portside chose itself
+    moves to a free one; one the user chose is refused. Returns the
+    network as it now is. Call with the network lock.
 
     Raises:
         NetworkError: a user-chosen subnet is in use elsewhere on the host.
     """
-    if store.endpoints(ctx.db, network_id=net.id):
-        return net                       # up already; the caller re-ensures it after checks
+    if dp.has_link(net.bridge):
+        return net
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         taken = store.host_taken(ctx, ctx.db.conn)
         clash = next(((o, s) for o, s in taken if s.overlaps(net.subnet)), None)
@@ -443,18 +447,7 @@ def _teardown_locked(ctx: NetContext, container_id: str, dp: Dataplane) -> None:
                              {"container": container_id, "name": ep.network, "type": "bridge"})
         _mark_dirty(c)
     _apply_rules(ctx, dp)
-    nets = {ep.network_id for ep in eps}
-    _drop_unused_bridges(ctx, dp, nets)
-    _refresh_hosts(ctx, nets)
-
-
-def _drop_unused_bridges(ctx: NetContext, dp: Dataplane, network_ids: Iterable[str]) -> None:
-    for nid in network_ids:
-        if store.endpoints(ctx.db, network_id=nid):
-            continue
-        row = ctx.db.one("SELECT bridge FROM networks WHERE id=?", (nid,))
-        if row is not None:
-            dp.delete_link(row["bridge"])
+    _refresh_hosts(ctx, {ep.network_id for ep in eps})
 
 
 # -- connect / disconnect a running container -----------------------------------------
@@ -531,17 +524,19 @@ def _join(ctx: NetContext, dp: Dataplane, container_id: str, name: str, net: Net
     """
     used = {e.ifname for e in current}
     ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-    try:
-        first = not store.endpoints(ctx.db, network_id=net.id)
+    up = dp.has_link(net.bridge)
+    if up:
+        _ensure_bridge(dp, net)
+    else:
         net = _bring_up(ctx, dp, net)
-        if not first:
-            _ensure_bridge(dp, net)
+    try:
         if requested is not None:
             requested = ipam.parse_ip(str(requested), net)
         with ctx.db.tx() as c:
             ep = _add_endpoint(ctx, c, container_id, name, net, ifname, requested, aliases, hostname)
     except BaseException:
-        _drop_unused_bridges(ctx, dp, [net.id])
+        if not up:
+            dp.delete_link(net.bridge)          # made for this connect: a refusal leaves nothing
         raise
     path = netns_path(ctx.paths, container_id)
     try:
@@ -589,7 +584,6 @@ def _disconnect_locked(ctx: NetContext, dp: Dataplane, ep: Endpoint) -> None:
                          {"container": ep.container_id, "name": ep.network, "type": "bridge"})
         _mark_dirty(c)
     _apply_rules(ctx, dp)
-    _drop_unused_bridges(ctx, dp, [ep.network_id])
     remaining = store.endpoints(ctx.db, container_id=ep.container_id)
     if ns is not None:
         _keep_default_route(ctx, dp, ns, remaining)
@@ -736,9 +730,6 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
                 _unlock(fd)
         if ctx.db.get_setting(DIRTY) == "1":
             _apply_rules(ctx, dp)
-            used = {ep.network_id for ep in store.endpoints(ctx.db)}
-            _drop_unused_bridges(ctx, dp, [n.id for n in store.list_networks(ctx.db)
-                                           if n.id not in used])
     return cleaned
 
 

@@ -24,6 +24,9 @@ class Dataplane(Protocol):
     def delete_link(self, name: str) -> None:
         """Delete a host interface; gone already is fine."""
 
+    def has_link(self, name: str) -> bool:
+        """Whether host interface ``name`` exists."""
+
     def bridge_ports(self, bridge: str) -> list[str]:
         """Interfaces attached to ``bridge`` (empty if it does not exist)."""
 
@@ -69,6 +72,10 @@ class LinuxDataplane:
     def delete_link(self, name: str) -> None:
         from . import netlink
         netlink.delete_link(name)
+
+    def has_link(self, name: str) -> bool:
+        from . import netlink
+        return netlink.link_exists(name)
 
     def bridge_ports(self, bridge: str) -> list[str]:
         from . import netlink

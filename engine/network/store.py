@@ -140,7 +140,7 @@ def _dataplane(ctx: NetContext) -> "Dataplane":
 
 
 def auto_subnet(db: Store | sqlite3.Connection, net: NetworkInfo) -> bool:
-    """Whether portside chose the network's subnet (so it may move it while the network is idle)."""
+    """Whether portside chose the network's subnet (so it may move it while the bridge is down)."""
     ex = db.execute if isinstance(db, sqlite3.Connection) else db.conn.execute
     if net.is_default:
         return ex("SELECT 1 FROM settings WHERE key=?",

@@ -43,6 +43,9 @@ class FakeDataplane:
         self.bridges.pop(name, None)
         self.veths.pop(name, None)
 
+    def has_link(self, name: str) -> bool:
+        return name in self.bridges or name in self.veths
+
     def bridge_ports(self, bridge: str) -> list[str]:
         return [h for h, (b, _n, _i) in self.veths.items() if b == bridge]
 

@@ -81,14 +81,21 @@ def test_failure_half_way_rolls_everything_back(net_engine: Engine, dp: FakeData
     assert rows(net_engine, "network_endpoints") == 0
     assert rows(net_engine, "port_mappings") == 0
     assert not netns_path(net_engine.paths, A).exists()
-    assert dp.bridges == {}
+    assert dp.veths == {}
+    assert list(dp.bridges) == [net_engine.network("portside").bridge]   # the network's, kept
     assert "delete table" in dp.nft[-1] and "chain" not in dp.nft[-1]
 
 
 def test_teardown_is_idempotent_and_removes_everything(net_engine: Engine, dp: FakeDataplane) -> None:
     prepare(net_engine, A, "web", spec(network="portside"))
     teardown(net_engine, A)
-    assert dp.bridges == {} and dp.veths == {}
+    assert dp.veths == {}
+    # The bridge stays up while its network exists (docker0's way): the next run skips making it.
+    bridge = net_engine.network("portside").bridge
+    assert list(dp.bridges) == [bridge]
+    prepare(net_engine, B, "db", spec(network="portside"))
+    assert "ensure_bridge" in dp.names() and dp.names().count("ensure_bridge") == 2
+    teardown(net_engine, B)
     assert not netns_path(net_engine.paths, A).exists()
     assert rows(net_engine, "network_endpoints") == 0
     n = len(dp.calls)
