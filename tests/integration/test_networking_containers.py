@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import ContainerSpec, Engine, InUse, InvalidArgument
+from engine import ContainerSpec, Engine, InUse, InvalidArgument, NoSuchNetwork
 from engine.network import store
 from engine.network.bridge import netns_path, nft_table, veth_name
 from engine.network.ports import table_exists
@@ -90,7 +90,10 @@ def network(engine: Engine) -> Iterator[Callable[..., str]]:
 
     yield _net
     for name in made:
-        engine.network_rm(name)
+        try:
+            engine.network_rm(name)
+        except NoSuchNetwork:
+            pass                    # the test removed it
 
 
 @pytest.fixture
@@ -297,6 +300,26 @@ def test_nothing_is_left_after_rm(engine: Engine, make: Callable[..., str]) -> N
         listing = subprocess.run(["nft", "list", "table", "ip", nft_table(engine.paths)],
                                  capture_output=True, text=True).stdout
         assert f"dport {port} " not in listing
+
+
+def test_a_bridge_lives_as_long_as_its_network(engine: Engine, make: Callable[..., str],
+                                               network: Callable[..., str]) -> None:
+    name = network()
+    cid = make(network=name)
+    bridge = engine.network(name).bridge
+    engine.rm(cid, force=True)
+    assert bridge in _links()                      # its last container went; it stays (docker0)
+    subprocess.run(["ip", "link", "del", bridge], check=True)     # someone deleted it
+    again = make(*HTTPD, network=name)
+    assert bridge in _links()                      # made again, with its address
+    assert f"inet {engine.network(name).gateway}/" in subprocess.run(
+        ["ip", "-4", "addr", "show", bridge], capture_output=True, text=True).stdout
+    peer = make(network=name)
+    assert http_get(engine, peer, ip_of(engine, again, name))[0] == 0
+    for c in (again, peer):
+        engine.rm(c, force=True)
+    engine.network_rm(name)
+    assert bridge not in _links()
 
 
 def test_a_start_replaces_a_veth_of_the_same_name_still_being_destroyed(
