@@ -122,3 +122,29 @@ def test_esc_and_a_digit_typed_fast_still_switch_views(images_engine: Engine) ->
     run(go)
     rows = {row[3]: row for row in help_rows({})}
     assert rows["view.images_alt"][0] == "alt+2, esc 2"
+
+
+def test_esc_and_a_digit_typed_fast_in_the_filter_leave_it_and_switch_views(
+        images_engine: Engine) -> None:
+    """In the filter box esc 2 is no "™" to filter by: the filter goes, the view changes."""
+    from textual._xterm_parser import XTermParser
+
+    from tui.widgets.lists import FilterInput
+
+    async def go() -> None:
+        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            lists = app.main.lists
+            await pilot.press("2", "slash", "a", "l")
+            box = app.query_one(FilterInput)
+            await wait_for(pilot, lambda: box.value == "al")
+            for event in XTermParser().feed("\x1b4"):
+                app._driver.process_message(event)  # type: ignore[union-attr]
+            await wait_for(pilot, lambda: lists.view == "networks")
+            assert box.value == "" and not box.has_focus
+            await pilot.press("2")
+            images = lists.table("images")
+            assert images is not None and images.has_focus
+            # the images filter went with the esc: every image is listed again
+            assert len(images.records) == len(images_engine.images()) > 1
+    run(go)

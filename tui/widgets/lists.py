@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -30,6 +31,14 @@ class ViewTabs(Tabs):
     can_focus = False
 
 
+# Esc then a digit typed within Textual's escape delay arrives as one key,
+# named after the character a Mac's option+digit types (see MainScreen).
+ESC_DIGIT: dict[str, str] = {
+    "inverted_exclamation_mark": "1", "trade_mark_sign": "2", "pound_sign": "3",
+    "cent_sign": "4", "infinity": "5", **{f"alt+{d}": d for d in "12345"},
+}
+
+
 class FilterInput(Input):
     """``/``: filter the current list as you type; esc clears, enter keeps.
 
@@ -50,6 +59,18 @@ class FilterInput(Input):
     def action_clear(self) -> None:
         self.value = ""
         self._leave(True)
+
+    async def _on_key(self, event: events.Key) -> None:
+        digit = ESC_DIGIT.get(event.key)
+        if digit is None:
+            await super()._on_key(event)
+            return
+        # Not a character to filter by ("™" is esc 2): the esc leaves the
+        # filter, as esc does, and the digit switches the view from the list.
+        event.stop()
+        event.prevent_default()
+        self.action_clear()
+        self.app.post_message(events.Key(digit, digit))
 
     def action_done(self) -> None:
         self._leave(False)
