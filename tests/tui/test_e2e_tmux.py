@@ -12,8 +12,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from engine import Engine
-from tests.conftest import REPO, need_tool
+from engine import ContainerSpec, Engine
+from tests.conftest import REPO, busybox_engine, need_tool, remove_containers
 
 
 class Tmux:
@@ -104,3 +104,40 @@ def test_no_terminal_is_a_clear_error(images_engine: Engine) -> None:
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=30)
     assert p.returncode == 1 and "needs a terminal" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.integration
+def test_attach_and_exec_hand_the_terminal_over_and_back(tmux: Tmux, tmp_path: Path) -> None:
+    """a and e suspend the app and give a real container the terminal; detaching
+    (ctrl+p ctrl+q) or leaving the shell brings the app back, the container still running."""
+    engine = busybox_engine(tmp_path / "root")
+    try:
+        info = engine.run(ContainerSpec(image="busybox", name="shell", command=("sh",),
+                                        interactive=True, tty=True, network="none"))
+        env = {"PYTHONPATH": str(REPO), "TERM": "xterm-256color", "HOME": str(tmp_path),
+               "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        tmux.start(f"{shlex.quote(sys.executable)} -m tui --root "
+                   f"{shlex.quote(str(engine.paths.root))} --run-dir "
+                   f"{shlex.quote(str(engine.paths.run))}", env)
+        tmux.wait(lambda s: "shell" in s and "running" in s)
+        tmux.keys("a")
+        tmux.wait(lambda s: "$ portside attach shell" in s and "ctrl+p ctrl+q detaches" in s)
+        tmux.keys("echo attached-$((6*7))", "Enter")
+        tmux.wait(lambda s: "attached-42" in s)           # the shell's answer, not the echo of the keys
+        tmux.keys("C-p", "C-q")
+        # back in the app, whose logs pane has the session in the container's log
+        tmux.wait(lambda s: "1 Containers" in s and "$ portside attach" not in s
+                  and "attached-42" in s)
+        assert engine.container(info.id).status == "running"
+        tmux.keys("e")
+        tmux.wait(lambda s: "$ portside exec -it shell sh" in s)
+        tmux.keys("echo exec-$((6*7))", "Enter")
+        tmux.wait(lambda s: "exec-42" in s)
+        tmux.keys("exit", "Enter")
+        tmux.wait(lambda s: "1 Containers" in s and "$ portside exec" not in s)
+        assert engine.container(info.id).status == "running"
+        tmux.keys("q")
+        assert "EXIT=0" in tmux.wait(lambda s: "EXIT=" in s)
+    finally:
+        remove_containers(engine)
+        engine.close()
