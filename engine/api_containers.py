@@ -589,8 +589,11 @@ class ContainersAPI(EngineBase):
         network.teardown(self, cid)
 
     def _network_reconcile(self) -> None:
-        from . import network
+        from .network.traces import needs_reconcile
         try:
+            if not needs_reconcile(self):
+                return
+            from . import network
             network.reconcile(self)
         except EngineError:
             pass

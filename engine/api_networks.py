@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 from .base import EngineBase
 from .errors import (AmbiguousReference, InUse, InvalidArgument, InvalidState, NameConflict,
                      NoSuchContainer)
-from .network import attach, hostwide, ipam, store
+from .network import hostwide, ipam, store
 from .network.dataplane import Dataplane, LinuxDataplane
 from .containers.model import StoredConfig
 from .network.model import (DEFAULT_NETWORK, DEFAULT_NETWORK_ALIASES, Attachment, Endpoint,
@@ -255,6 +255,7 @@ class NetworksAPI(EngineBase):
             if any(store.canonical_name(a.network) == net.name for a in atts) or \
                     any(e.network_id == net.id for e in store.endpoints(self.db, container_id=cid)):
                 raise InvalidState(f"container {name} is already connected to network {net.name}")
+            from .network import attach
             wanted = attach.check_attachment(self, Attachment(net.name, tuple(aliases), ip or ""))
             ep = None
             if status in _ACTIVE:
@@ -282,6 +283,7 @@ class NetworksAPI(EngineBase):
             if len(kept) == len(atts) and not attached:
                 raise InvalidState(f"container {name} is not connected to network {net.name}")
             if attached:
+                from .network import attach
                 attach.disconnect(self, cid, name, net.name, dataplane=self.net_dataplane)
             if len(kept) != len(atts):
                 self._net_store_attachments(cid, kept)

@@ -56,8 +56,8 @@ hooks take the ``network`` lock inside it (never the other way round).
     Call when the container stops (its exit is noticed, ``stop``, ``kill``,
     a restart's stop half) and on ``rm``. Idempotent. Deletes the veths,
     unmounts and removes the namespace file, frees the addresses and host
-    ports, rewrites the NAT table and peers' hosts files, and removes a
-    bridge nobody uses any more.
+    ports, rewrites the NAT table and peers' hosts files. The bridge stays
+    up while its network exists (``network rm`` and ``reset`` delete it).
 
 ``reconcile(ctx) -> list[str]``
     Call where container states are reconciled (after them): it tears
@@ -93,9 +93,21 @@ Host-wide coordination (other roots): :mod:`.hostwide`.
 """
 from __future__ import annotations
 
-from .attach import (check, connect, disconnect, hosts_entries, prepare, reconcile, refresh_hosts,
-                     renamed, reset, teardown)
+from typing import Any
+
 from .model import DEFAULT_NETWORK, Endpoint, NetworkInfo, NetworkSetup, PortMapping
+
+_HOOKS = ("check", "connect", "disconnect", "hosts_entries", "prepare", "reconcile",
+          "refresh_hosts", "renamed", "reset", "teardown")
+
+
+def __getattr__(name: str) -> Any:
+    # The hooks live in .attach, imported on first use: a command that only
+    # reads (``ps``, ``images``) never loads the kernel-facing code.
+    if name in _HOOKS:
+        from . import attach
+        return getattr(attach, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "check", "prepare", "teardown", "reset", "reconcile", "renamed", "hosts_entries", "refresh_hosts",

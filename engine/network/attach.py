@@ -31,10 +31,9 @@ from .model import Attachment, Endpoint, NetworkInfo, NetworkSetup, PortMapping
 from .ports import (BridgeRules, DnatRule, PortSpec, allocate_ports, delete_script, exposed_specs,
                     parse_port_spec, render_ruleset)
 from .store import NetContext
+from .traces import ALIVE_STATUSES, DIRTY, stale_containers, traced_containers
 
 NETWORK_LOCK = "network"
-DIRTY = "network.nft_dirty"            # set with every endpoint change, cleared once nft follows
-ALIVE_STATUSES = ("running", "paused", "restarting")
 
 HOSTS_FILE = "hosts"
 RESOLV_FILE = "resolv.conf"
@@ -705,10 +704,7 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
 
     Returns the ids of the containers cleaned up.
     """
-    alive = {r["id"] for r in ctx.db.query(
-        f"SELECT id FROM containers WHERE status IN ({','.join('?' * len(ALIVE_STATUSES))})",
-        ALIVE_STATUSES)}
-    stale = sorted(_traced_containers(ctx) - alive)
+    stale = stale_containers(ctx)
     dirty = ctx.db.get_setting(DIRTY) == "1"
     if not stale and not dirty:
         return []
@@ -733,17 +729,6 @@ def reconcile(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[st
     return cleaned
 
 
-def _traced_containers(ctx: NetContext) -> set[str]:
-    """Containers with something of the network left: endpoints, ports or a namespace file."""
-    ids = {r["container_id"] for r in ctx.db.query(
-        "SELECT container_id FROM network_endpoints UNION SELECT container_id FROM port_mappings")}
-    try:
-        ids.update(p.name for p in netns_dir(ctx.paths).iterdir())
-    except OSError:
-        pass
-    return ids
-
-
 # -- system reset ------------------------------------------------------------------------
 
 def reset(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
@@ -758,7 +743,7 @@ def reset(ctx: NetContext, *, dataplane: Dataplane | None = None) -> list[str]:
     """
     dp = _dp(ctx, dataplane)
     with ctx.lock(NETWORK_LOCK):
-        for cid in sorted(_traced_containers(ctx)):
+        for cid in sorted(traced_containers(ctx)):
             _teardown_locked(ctx, cid, dp)
         nets = store.list_networks(ctx.db)
         for net in nets:
