@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shlex
 import shutil
 import statistics
@@ -178,7 +179,8 @@ class RuncBundle:
             stderr=subprocess.DEVNULL, cwd=self.dir)
         os.close(w)
         proc.wait()
-        msg = os.read(r, 65536)
+        ready, _, _ = select.select([r], [], [], 10)
+        msg = os.read(r, 65536) if ready else b"(no answer within 10 s)"
         os.close(r)
         if b'"data"' not in msg or b'"data": -' in msg:
             raise RuntimeError(f"conmon did not create the container: {msg!r}")

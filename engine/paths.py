@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEFAULT_ROOT = Path("/var/lib/portside")
 DEFAULT_RUN = Path("/run/portside")
+DB_FILE = "state.db"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Paths:
 
     @property
     def db(self) -> Path:
-        return self.root / "state.db"
+        return self.root / DB_FILE
 
     @property
     def blobs(self) -> Path:

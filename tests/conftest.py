@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 import pytest
 
 from engine import ContainerSpec, Engine, EngineError
+from engine.paths import Paths
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 # under its temp dir. Only this worker's roots: the other worker's bridges
 # may be in use.
 
-_ROOTS: dict[Path, None] = {}          # state.db of every root this process opened
+_ROOTS: dict[Path, Paths] = {}         # state.db -> paths, of every root this process opened
 _OPEN: dict[Path, int] = {}            # engines open on each root (a test may open two)
 
 
@@ -42,13 +43,29 @@ def idle_bridges(db: Path) -> list[str]:
         conn.close()
 
 
-def drop_idle_bridges(db: Path) -> list[str]:
-    """Delete the idle bridges of one root; returns their names."""
-    gone = [b for b in idle_bridges(db) if os.path.exists(f"/sys/class/net/{b}")]
-    if gone:
-        from engine.network import netlink
-        for b in gone:
-            netlink.delete_link(b)
+def drop_idle_bridges(paths: Paths) -> list[str]:
+    """Delete the idle bridges of one root, under its network lock; returns their names.
+
+    Best effort, never raising: a process still using the root (an exit
+    hook, a CLI) takes the same lock, and a bridge it needs again is made again.
+    """
+    from engine.network import netlink
+    from engine.state import FileLock
+    gone: list[str] = []
+    if not paths.locks.is_dir():
+        return gone            # the run dir is gone (system reset): so are its bridges
+    lock = FileLock(paths.locks, "network")
+    lock.acquire()
+    try:
+        for b in idle_bridges(paths.db):
+            if os.path.exists(f"/sys/class/net/{b}"):
+                try:
+                    netlink.delete_link(b)
+                    gone.append(b)
+                except EngineError:
+                    pass
+    finally:
+        lock.release()
     return gone
 
 
@@ -58,7 +75,7 @@ _engine_close = Engine.close
 
 def _recording_init(self: Engine, *args: object, **kwargs: object) -> None:
     _engine_init(self, *args, **kwargs)  # type: ignore[arg-type]
-    _ROOTS[self.paths.db] = None
+    _ROOTS[self.paths.db] = self.paths
     _OPEN[self.paths.db] = _OPEN.get(self.paths.db, 0) + 1
     self._test_open = True  # type: ignore[attr-defined]
 
@@ -71,7 +88,7 @@ def _close_dropping_bridges(self: Engine) -> None:
     db = self.paths.db
     _OPEN[db] -= 1
     if _OPEN[db] == 0 and os.geteuid() == 0:
-        drop_idle_bridges(db)          # the last engine on the root is done with it
+        drop_idle_bridges(self.paths)  # the last engine on the root is done with it
 
 
 Engine.__init__ = _recording_init            # type: ignore[method-assign]
@@ -81,15 +98,16 @@ Engine.close = _close_dropping_bridges       # type: ignore[method-assign]
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if os.geteuid() != 0:
         return
-    dbs = dict(_ROOTS)
+    roots = dict(_ROOTS)
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None:
         try:
-            dbs.update(dict.fromkeys(factory.getbasetemp().rglob("state.db")))
+            for db in factory.getbasetemp().rglob("state.db"):
+                roots.setdefault(db, Paths.from_env(db.parent))    # made by a CLI run
         except OSError:
             pass
-    for db in dbs:
-        drop_idle_bridges(db)
+    for paths in roots.values():
+        drop_idle_bridges(paths)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

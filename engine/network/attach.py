@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ..errors import EngineError, InvalidArgument, InvalidState, NetworkError
+from ..paths import DB_FILE
 from ..records import ContainerSpec
 from . import hosts as hostsmod
 from . import hostwide, ipam
@@ -196,9 +197,7 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
         if store.endpoints(ctx.db, container_id=container_id) or path.exists():
             _teardown_locked(ctx, container_id, dp)       # leftovers of an earlier run
         foreign = dp.foreign_ports(nft_table(ctx.paths)) if req.ports else []
-        up = dp.has_link(net.bridge)
-        if not up:
-            net = _bring_up(ctx, dp, net)
+        net, created = _bring_up(ctx, dp, net)
         try:
             with ctx.db.tx() as c:
                 ep = _add_endpoint(ctx, c, container_id, name, net, "eth0", req.ip,
@@ -206,12 +205,12 @@ def prepare(ctx: NetContext, container_id: str, name: str, spec: ContainerSpec, 
                 mappings = allocate_ports(req.ports, _taken_ports(c, container_id) + foreign)
                 store.insert_ports(c, container_id, net.id, mappings)
         except BaseException:
-            if not up:
+            if created:
                 dp.delete_link(net.bridge)      # made for this run: a refusal leaves nothing
             raise
         try:
-            if up:
-                _ensure_bridge(dp, net)      # up, with its address (someone may have downed it)
+            if not created:
+                _ensure_bridge(ctx, dp, net)  # up, with its address (someone may have downed it)
             dp.create_netns(path)
             dp.add_veth(ep.host_ifname, path, ep.ifname, ep.mac, ep.address,
                         None if net.internal else net.gateway, net.bridge)
@@ -342,27 +341,40 @@ def _mark_dirty(c: object) -> None:
               "ON CONFLICT(key) DO UPDATE SET value='1'", (DIRTY,))
 
 
-def _ensure_bridge(dp: Dataplane, net: NetworkInfo) -> None:
-    dp.ensure_bridge(net.bridge, net.gateway_interface, bridge_sysctls(net.bridge, internal=net.internal))
+def _ensure_bridge(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> None:
+    dp.ensure_bridge(net.bridge, net.gateway_interface,
+                     bridge_sysctls(net.bridge, internal=net.internal), owner=str(ctx.paths.root))
 
 
-def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> NetworkInfo:
-    """Create ``net``'s bridge if it is not there (the caller ensures one that is).
+def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[NetworkInfo, bool]:
+    """Make sure ``net``'s bridge is up with its gateway address.
 
     A bridge stays up while its network exists (as Docker's ``docker0``
     and ``br-*`` do): ``network rm`` and ``system reset`` delete it, a
-    reboot loses it. Creating one is when the host is checked: under the
-    host-wide lock, the subnet is compared with the host's routes and
-    addresses — other roots' bridges, docker0, VPNs — and the bridge is
-    created before the lock is let go. A subnet portside chose itself
-    moves to a free one; one the user chose is refused. Returns the
-    network as it now is. Call with the network lock.
+    reboot loses it. One that is there with its address is this root's,
+    up since an earlier run: it is left for the caller to ensure (up,
+    sysctls) once its own checks passed. So is a network's with containers
+    attached, which is never moved: ensuring makes its bridge again where
+    it was. Otherwise (missing, or without its
+    address) the host is checked, under the host-wide lock: bridges whose
+    state root is gone are removed, then the subnet is compared with the
+    host's routes and addresses — other roots' bridges, docker0, VPNs —
+    and the bridge is made before the lock is let go. A subnet portside
+    chose itself moves to a free one; one the user chose is refused.
+    Call with the network lock.
+
+    Returns the network as it now is, and whether its bridge was created
+    now (if not, the caller ensures it).
 
     Raises:
         NetworkError: a user-chosen subnet is in use elsewhere on the host.
     """
-    if dp.has_link(net.bridge):
-        return net
+    addresses = dp.bridge_addresses(net.bridge)
+    if (addresses is not None and net.gateway_interface in addresses) \
+            or store.endpoints(ctx.db, network_id=net.id):
+        return net, False
+    with hostwide.host_lock(hostwide.host_dir(ctx)):
+        _remove_orphan_bridges(dp)
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         taken = store.host_taken(ctx, ctx.db.conn)
         clash = next(((o, s) for o, s in taken if s.overlaps(net.subnet)), None)
@@ -383,8 +395,19 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> NetworkInfo:
                 c.execute("UPDATE networks SET subnet=?, gateway=? WHERE id=?",
                           (str(subnet), str(gateway), net.id))
             net = store.get_network(ctx.db, net.id)
-        _ensure_bridge(dp, net)
-    return net
+        _ensure_bridge(ctx, dp, net)
+    return net, addresses is None
+
+
+def _remove_orphan_bridges(dp: Dataplane) -> None:
+    """Delete the bridges of state roots that no longer exist (a root removed by hand).
+
+    Their subnets would otherwise stay taken on the host for good. Call
+    with the host-wide lock (no root is making a bridge meanwhile).
+    """
+    for bridge, root in dp.owned_bridges():
+        if root and not (Path(root) / DB_FILE).exists():
+            dp.delete_link(bridge)
 
 
 def _apply_rules(ctx: NetContext, dp: Dataplane) -> None:
@@ -418,23 +441,32 @@ def teardown(ctx: NetContext, container_id: str, *, dataplane: Dataplane | None 
             so a later teardown or reconcile finishes the job).
     """
     with ctx.lock(NETWORK_LOCK):
-        _teardown_locked(ctx, container_id, _dp(ctx, dataplane))
+        _teardown_locked(ctx, container_id, _dp(ctx, dataplane), fast=True)
 
 
-def _teardown_locked(ctx: NetContext, container_id: str, dp: Dataplane) -> None:
+def _teardown_locked(ctx: NetContext, container_id: str, dp: Dataplane, *,
+                     fast: bool = False) -> None:
+    """Undo a container's network; ``fast`` (its processes are gone) leaves the veths to the kernel."""
     eps = store.endpoints(ctx.db, container_id=container_id)
     has_ports = bool(store.port_mappings(ctx.db, container_id))
     path = netns_path(ctx.paths, container_id)
     ns = path if path.exists() else None
-    if ns is None:
-        for ep in eps:
-            dp.remove_veth(ep.host_ifname, None, ep.ifname)
-    else:
+    if fast and ns is not None:
         # Unmounting the namespace file drops its last reference (the
         # container has exited): the kernel destroys the namespace and every
         # veth pair with an end in it, in its own time, which takes the
-        # ~20 ms a synchronous delete costs per veth off this path.
+        # ~20 ms a synchronous delete costs per veth off this path. The host
+        # ends go down first, so the bridge stops using them (and forgets
+        # their MACs) at once: the address may go to the next container now.
         # add_veth replaces a same-named pair that is still dying.
+        for ep in eps:
+            dp.veth_down(ep.host_ifname)
+    else:
+        # After a crash (reconcile) something may still hold the namespace:
+        # delete the pairs for sure.
+        for ep in eps:
+            dp.remove_veth(ep.host_ifname, ns, ep.ifname)
+    if ns is not None:
         dp.remove_netns(path)
     if not eps and not has_ports:
         return
@@ -523,22 +555,20 @@ def _join(ctx: NetContext, dp: Dataplane, container_id: str, name: str, net: Net
     """
     used = {e.ifname for e in current}
     ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-    up = dp.has_link(net.bridge)
-    if up:
-        _ensure_bridge(dp, net)
-    else:
-        net = _bring_up(ctx, dp, net)
+    net, created = _bring_up(ctx, dp, net)
     try:
         if requested is not None:
             requested = ipam.parse_ip(str(requested), net)
         with ctx.db.tx() as c:
             ep = _add_endpoint(ctx, c, container_id, name, net, ifname, requested, aliases, hostname)
     except BaseException:
-        if not up:
+        if created:
             dp.delete_link(net.bridge)          # made for this connect: a refusal leaves nothing
         raise
     path = netns_path(ctx.paths, container_id)
     try:
+        if not created:
+            _ensure_bridge(ctx, dp, net)
         gateway = None if net.internal or dp.has_default_route(path) else net.gateway
         dp.add_veth(ep.host_ifname, path, ifname, ep.mac, ep.address, gateway, net.bridge)
     except BaseException:

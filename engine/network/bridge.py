@@ -1,9 +1,11 @@
 """Host-side names and the life of a network's bridge.
 
-A bridge exists only while a container is attached to its network: the
-first endpoint creates it (with the gateway address and the sysctls the
-NAT rules rely on), the last one to leave removes it. Names are derived
-from the network id, so no state is needed to find them again.
+A network's bridge comes up with its first container (with the gateway
+address and the sysctls the NAT rules rely on) and stays up, as docker0
+does, until ``network rm`` or ``system reset``; its alias names its state
+root, so a bridge whose root was deleted by hand is recognised and removed
+when another bridge comes up. Names are derived from the network id, so no
+state is needed to find them again.
 """
 from __future__ import annotations
 

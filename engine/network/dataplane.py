@@ -18,14 +18,18 @@ class Dataplane(Protocol):
     """What the network library does to the host."""
 
     def ensure_bridge(self, name: str, address: IPv4Interface,
-                      sysctls: Sequence[tuple[str, str]]) -> None:
-        """Create (or keep) bridge ``name`` with ``address``, up, with ``sysctls`` set."""
+                      sysctls: Sequence[tuple[str, str]], owner: str = "") -> None:
+        """Create (or keep) bridge ``name`` with ``address`` (its only one), up, with
+        ``sysctls`` set; a new one is labelled with ``owner``, its state root."""
+
+    def bridge_addresses(self, name: str) -> list[IPv4Interface] | None:
+        """IPv4 addresses of host interface ``name`` (None: no such interface)."""
+
+    def owned_bridges(self) -> list[tuple[str, str]]:
+        """``(bridge, state root)`` of every portside bridge on the host."""
 
     def delete_link(self, name: str) -> None:
         """Delete a host interface; gone already is fine."""
-
-    def has_link(self, name: str) -> bool:
-        """Whether host interface ``name`` exists."""
 
     def bridge_ports(self, bridge: str) -> list[str]:
         """Interfaces attached to ``bridge`` (empty if it does not exist)."""
@@ -42,6 +46,9 @@ class Dataplane(Protocol):
 
     def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
         """Delete a veth pair; gone already is fine."""
+
+    def veth_down(self, host_if: str) -> None:
+        """Take the host end of a veth pair down (out of its bridge's use); gone is fine."""
 
     def has_default_route(self, netns: Path) -> bool:
         """Whether the namespace already routes 0.0.0.0/0."""
@@ -63,19 +70,23 @@ class LinuxDataplane:
     """The real thing: pyroute2 (via :mod:`.netlink`) and the ``nft`` command."""
 
     def ensure_bridge(self, name: str, address: IPv4Interface,
-                      sysctls: Sequence[tuple[str, str]]) -> None:
+                      sysctls: Sequence[tuple[str, str]], owner: str = "") -> None:
         from . import netlink
-        netlink.ensure_bridge(name, address)
+        netlink.ensure_bridge(name, address, owner=owner)
         for key, value in sysctls:
             netlink.set_sysctl(key, value)
+
+    def bridge_addresses(self, name: str) -> list[IPv4Interface] | None:
+        from . import netlink
+        return netlink.bridge_addresses(name)
+
+    def owned_bridges(self) -> list[tuple[str, str]]:
+        from . import netlink
+        return netlink.owned_bridges()
 
     def delete_link(self, name: str) -> None:
         from . import netlink
         netlink.delete_link(name)
-
-    def has_link(self, name: str) -> bool:
-        from . import netlink
-        return netlink.link_exists(name)
 
     def bridge_ports(self, bridge: str) -> list[str]:
         from . import netlink
@@ -105,6 +116,10 @@ class LinuxDataplane:
     def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
         from . import netlink
         netlink.remove_veth(host_if, netns, ifname)
+
+    def veth_down(self, host_if: str) -> None:
+        from . import netlink
+        netlink.link_down(host_if)
 
     def has_default_route(self, netns: Path) -> bool:
         from . import netlink

@@ -132,7 +132,9 @@ def allocate(conn: sqlite3.Connection, network: NetworkInfo,
 
     The lowest free host address is taken. Reusing a freed address is safe
     because the MAC is derived from the address (:func:`mac_for`), so no
-    neighbour cache holds a stale entry for it.
+    neighbour cache holds a stale entry for it; and the veth of its last
+    holder, if the kernel has not destroyed it yet, is down, so the bridge
+    no longer sends that MAC's frames there.
 
     Raises:
         InvalidArgument: ``requested`` is already in use (the message names the holder).

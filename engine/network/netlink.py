@@ -241,10 +241,17 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return None
 
 
+OWNER_PREFIX = "portside:"
+"""A bridge's alias (``ip link`` shows it) is this and the state root it belongs to."""
+
+
 @_off_event_loop
-def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
+def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500, *, owner: str = "") -> bool:
     """Create bridge ``name`` with ``address`` and bring it up; no-op if it is there.
 
+    The bridge carries that one IPv4 address: any other is removed (left
+    from an earlier subnet). A new bridge gets ``owner`` (its state root)
+    as its alias, so a bridge whose root is gone can be recognised.
     Returns True when the bridge was created now.
 
     Raises:
@@ -257,11 +264,17 @@ def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500) -> bool:
             if created:
                 ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, mtu=mtu)
                 idx = link_index(ipr, name)
+                assert idx is not None
+                if owner:
+                    ipr.link("set", index=idx, ifalias=(OWNER_PREFIX + owner)[:255])
             assert idx is not None
-            have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx)}
-            if (str(address.ip), address.network.prefixlen) not in have:
-                ipr.addr("add", index=idx, address=str(address.ip),
-                         prefixlen=address.network.prefixlen)
+            want = (str(address.ip), address.network.prefixlen)
+            have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                    for a in ipr.get_addr(index=idx, family=socket.AF_INET)}
+            for ip, plen in have - {want}:
+                ipr.addr("del", index=idx, address=ip, prefixlen=plen)
+            if want not in have:
+                ipr.addr("add", index=idx, address=want[0], prefixlen=want[1])
             ipr.link("set", index=idx, state="up")
         except NetlinkError as err:
             if err.code == errno.EPERM:
@@ -284,6 +297,53 @@ def delete_link(name: str) -> bool:
             if err.code == errno.ENODEV:
                 return False
             raise NetworkError(f"cannot delete interface {name}: {err}") from err
+    return True
+
+
+@_off_event_loop
+def bridge_addresses(name: str) -> list[IPv4Interface] | None:
+    """The IPv4 addresses of host interface ``name``; None if there is no such interface."""
+    with host_route() as ipr:
+        idx = link_index(ipr, name)
+        if idx is None:
+            return None
+        return [IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+                for a in ipr.get_addr(index=idx, family=socket.AF_INET)]
+
+
+def owned_bridges(sys_root: Path = Path("/sys")) -> list[tuple[str, str]]:
+    """``(bridge, state root)`` of every portside bridge on the host (read from their aliases)."""
+    out = []
+    base = sys_root / "class" / "net"
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    for name in names:
+        if not (name.startswith("ps-") or name.startswith("portside")):
+            continue
+        try:
+            alias = (base / name / "ifalias").read_text().strip()
+        except OSError:
+            continue
+        if alias.startswith(OWNER_PREFIX) and len(alias) < 255:     # a cut alias proves nothing
+            out.append((name, alias[len(OWNER_PREFIX):]))
+    return out
+
+
+@_off_event_loop
+def link_down(name: str) -> bool:
+    """Set host interface ``name`` down; returns False if it is not there."""
+    with host_route() as ipr:
+        idx = link_index(ipr, name)
+        if idx is None:
+            return False
+        try:
+            ipr.link("set", index=idx, state="down")
+        except NetlinkError as err:
+            if err.code == errno.ENODEV:
+                return False
+            raise NetworkError(f"cannot set {name} down: {err}") from err
     return True
 
 

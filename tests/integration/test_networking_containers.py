@@ -290,6 +290,10 @@ def test_nothing_is_left_after_rm(engine: Engine, make: Callable[..., str]) -> N
     assert len(eps) == 1 and eps[0].host_ifname in _links()
     assert netns_path(engine.paths, cid).exists()
     engine.rm(cid, force=True)
+    # at once out of the bridge's use (down), soon gone with the namespace
+    shown = subprocess.run(["ip", "-o", "link", "show", eps[0].host_ifname], capture_output=True,
+                           text=True).stdout
+    assert not shown or "state DOWN" in shown
     assert _gone_soon(eps[0].host_ifname)
     assert not netns_path(engine.paths, cid).exists()
     assert store.endpoints(engine.db, container_id=cid) == []
@@ -320,6 +324,24 @@ def test_a_bridge_lives_as_long_as_its_network(engine: Engine, make: Callable[..
         engine.rm(c, force=True)
     engine.network_rm(name)
     assert bridge not in _links()
+
+
+def test_a_bridge_whose_root_was_deleted_goes_when_another_comes_up(
+        engine: Engine, make: Callable[..., str], network: Callable[..., str],
+        tmp_path: Path) -> None:
+    orphan = "ps-orphan" + secrets.token_hex(3)
+    subprocess.run(["ip", "link", "add", orphan, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", orphan, "alias", f"portside:{tmp_path}/gone"], check=True)
+        name = network()
+        make(network=name)                              # its bridge comes up: the host is checked
+        assert orphan not in _links()
+        bridge = engine.network(name).bridge
+        alias = subprocess.run(["ip", "-o", "link", "show", bridge], capture_output=True,
+                               text=True).stdout
+        assert f"alias portside:{engine.paths.root}" in alias      # ours says whose it is
+    finally:
+        subprocess.run(["ip", "link", "del", orphan], capture_output=True)
 
 
 def test_a_start_replaces_a_veth_of_the_same_name_still_being_destroyed(

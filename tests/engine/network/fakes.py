@@ -17,6 +17,7 @@ class FakeDataplane:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.bridges: dict[str, IPv4Interface] = {}
+        self.owners: dict[str, str] = {}                      # bridge -> its state root
         self.veths: dict[str, tuple[str, Path, str]] = {}     # host_if -> (bridge, netns, ifname)
         self.default_routes: set[Path] = set()
         self.route_via: dict[Path, IPv4Address] = {}         # netns -> its default gateway
@@ -33,18 +34,24 @@ class FakeDataplane:
             raise OSError(f"injected failure in {name}")
 
     def ensure_bridge(self, name: str, address: IPv4Interface,
-                      sysctls: Sequence[tuple[str, str]]) -> None:
+                      sysctls: Sequence[tuple[str, str]], owner: str = "") -> None:
         self._call("ensure_bridge", name, address)
+        if name not in self.bridges:
+            self.owners[name] = owner
         self.bridges[name] = address
         self.sysctls.update(sysctls)
+
+    def bridge_addresses(self, name: str) -> list[IPv4Interface] | None:
+        return [self.bridges[name]] if name in self.bridges else None
+
+    def owned_bridges(self) -> list[tuple[str, str]]:
+        return [(b, self.owners[b]) for b in self.bridges if self.owners.get(b)]
 
     def delete_link(self, name: str) -> None:
         self._call("delete_link", name)
         self.bridges.pop(name, None)
+        self.owners.pop(name, None)
         self.veths.pop(name, None)
-
-    def has_link(self, name: str) -> bool:
-        return name in self.bridges or name in self.veths
 
     def bridge_ports(self, bridge: str) -> list[str]:
         return [h for h, (b, _n, _i) in self.veths.items() if b == bridge]
@@ -75,6 +82,9 @@ class FakeDataplane:
             self.default_routes.add(netns)
             self.route_via[netns] = gateway
             self._route_dev[netns] = host_if
+
+    def veth_down(self, host_if: str) -> None:
+        self._call("veth_down", host_if)
 
     def remove_veth(self, host_if: str, netns: Path | None, ifname: str) -> None:
         self._call("remove_veth", host_if)

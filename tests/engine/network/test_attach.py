@@ -259,3 +259,56 @@ def test_publish_all_uses_the_image_exposed_ports(net_engine: Engine, dp: FakeDa
     got = sorted((m.container_port, m.protocol) for m in s.ports)
     assert got == [(53, "udp"), (80, "tcp")]
     assert all(m.host_port > 0 and m.host_ip == "" for m in s.ports)
+
+
+# -- bridges that outlive their containers ------------------------------------------------
+
+def test_a_bridge_of_a_deleted_root_goes_when_another_comes_up(net_engine: Engine, dp: FakeDataplane,
+                                                               tmp_path: os.PathLike[str]) -> None:
+    from ipaddress import IPv4Interface
+    live_root = os.path.join(str(tmp_path), "live")
+    os.makedirs(live_root)
+    open(os.path.join(live_root, "state.db"), "w").close()
+    dp.bridges.update({"ps-deadbeef0000": IPv4Interface("10.89.0.1/24"),
+                       "ps-live00000000": IPv4Interface("10.89.7.1/24")})
+    dp.owners.update({"ps-deadbeef0000": os.path.join(str(tmp_path), "gone"),
+                      "ps-live00000000": live_root})
+    prepare(net_engine, A, "web", spec(network="portside"))
+    assert "ps-deadbeef0000" not in dp.bridges          # its root is gone: so is it
+    assert "ps-live00000000" in dp.bridges               # that root still exists
+    assert dp.owners[net_engine.network("portside").bridge] == str(net_engine.paths.root)
+
+
+def test_a_network_in_use_keeps_its_subnet_when_its_bridge_is_made_again(
+        net_engine: Engine, dp: FakeDataplane) -> None:
+    from ipaddress import IPv4Network
+    prepare(net_engine, A, "web", spec(network="portside"))
+    net = net_engine.network("portside")
+    del dp.bridges[net.bridge]                          # someone deleted it under a running container
+    dp.routes.append(("vpn0", IPv4Network(str(net.subnet))))   # and the subnet now clashes
+    prepare(net_engine, B, "db", spec(network="portside"))
+    assert net_engine.network("portside").subnet == net.subnet  # not moved under container A
+    assert dp.bridges[net.bridge] == net.gateway_interface
+
+
+def test_a_bridge_without_its_address_goes_through_the_host_check(net_engine: Engine,
+                                                                  dp: FakeDataplane) -> None:
+    from ipaddress import IPv4Interface, IPv4Network
+    prepare(net_engine, A, "web", spec(network="portside"))
+    teardown(net_engine, A)
+    net = net_engine.network("portside")
+    dp.bridges[net.bridge] = IPv4Interface("192.0.2.1/24")   # up, but not with its address
+    dp.routes.append(("vpn0", IPv4Network(str(net.subnet))))  # and its subnet is taken meanwhile
+    prepare(net_engine, B, "db", spec(network="portside"))
+    moved = net_engine.network("portside")
+    assert moved.subnet != net.subnet                    # portside's own choice: moved
+    assert dp.bridges[net.bridge] == moved.gateway_interface
+
+
+def test_teardown_takes_the_veth_down_and_leaves_it_to_the_namespace(net_engine: Engine,
+                                                                     dp: FakeDataplane) -> None:
+    prepare(net_engine, A, "web", spec(network="portside"))
+    host_if = next(iter(dp.veths))
+    teardown(net_engine, A)
+    assert ("veth_down", (host_if,)) in dp.calls
+    assert "remove_veth" not in dp.names() and dp.veths == {}
