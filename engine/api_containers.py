@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -50,6 +51,7 @@ STOP_TIMEOUT = 10
 KILL_WAIT = 10.0
 ACTIVE = (Status.RUNNING.value, Status.PAUSED.value)
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+X32_SETTING = "host.x32_abi"     # "<boot id> 0|1": the kernel serves x32 system calls
 
 
 class ContainersAPI(EngineBase):
@@ -65,6 +67,19 @@ class ContainersAPI(EngineBase):
     @cached_property
     def host_facts(self) -> HostFacts:
         return HostFacts.probe(self.paths.proc)
+
+    @cached_property
+    def _x32_abi(self) -> bool:
+        """Whether the kernel serves x32 calls (for the seccomp filter): probed once a boot."""
+        from .containers.seccomp import x32_abi
+        boot = monitor.boot_id(self.paths.proc)
+        saved = self.db.get_setting(X32_SETTING) or ""
+        if boot and saved.rpartition(" ")[0] == boot:
+            return saved.endswith(" 1")
+        value = x32_abi(self.paths.proc)
+        if boot:
+            self.db.set_setting(X32_SETTING, f"{boot} {int(value)}")
+        return value
 
     def _rt(self, st: RunState) -> Runtime:
         """The runtime that created the container's current run (the configured one if unknown)."""
@@ -555,10 +570,11 @@ class ContainersAPI(EngineBase):
         etc = EtcFiles(hosts=setup.hosts_path or cdir / "hosts", hostname=cdir / "hostname",
                        resolv_conf=setup.resolv_conf_path or cdir / "resolv.conf")
         from .containers.seccomp import default_profile
+        seccomp = functools.partial(default_profile, x32=self._x32_abi)
         config = build_config(
             cid=cid, spec=cfg.spec, argv=cfg.argv, env=cfg.env, working_dir=cfg.working_dir,
             hostname=hostname, rootfs=merged, user=user, etc_files=etc, mount_sources=sources,
-            seccomp_profile=default_profile, host=self.host_facts,
+            seccomp_profile=seccomp, host=self.host_facts,
             netns_path=str(setup.netns_path) if setup.netns_path else None)
         return config
 

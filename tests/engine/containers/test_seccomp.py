@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.containers import seccomp
 from engine.containers.caps import CAPABILITY_NAMES, DEFAULT_CAPS
-from engine.containers.seccomp import ALLOWED, BY_CAPABILITY, NEVER, default_profile
+from engine.containers.seccomp import ALLOWED, BY_CAPABILITY, NEVER, default_profile, x32_abi
 
 ALL_CAPS = set(CAPABILITY_NAMES)
 
@@ -146,3 +147,57 @@ def test_personality_is_limited() -> None:
         assert allowed(p, "personality", persona)
     for persona in (0x0040000, 0x0400000, 0x1):       # ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ...
         assert not allowed(p, "personality", persona)
+
+
+# -- which ABIs the filter covers -----------------------------------------------------------
+
+def _trees(tmp_path: Path, *, config_gz: str | None = None, boot_config: str | None = None,
+           cmdline: str = "quiet") -> tuple[Path, Path]:
+    import gzip
+    proc, boot = tmp_path / "proc", tmp_path / "boot"
+    proc.mkdir()
+    boot.mkdir()
+    (proc / "cmdline").write_text(cmdline + "\n")
+    if config_gz is not None:
+        (proc / "config.gz").write_bytes(gzip.compress(config_gz.encode()))
+    if boot_config is not None:
+        (boot / "config-6.1.0-test").write_text(boot_config)
+    return proc, boot
+
+
+@pytest.mark.parametrize("config_gz, boot_config, cmdline, expected", [
+    ("# CONFIG_X86_X32_ABI is not set\nCONFIG_IA32_EMULATION=y\n", None, "quiet", False),
+    ("CONFIG_X86_X32_ABI=y\n", None, "quiet", True),
+    (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet", False),     # Debian's way
+    (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet syscall.x32=y", True),
+    (None, None, "quiet", True),                  # no config to read: cover x32, as Docker does
+])
+def test_x32_is_read_from_the_kernel_config(tmp_path: Path, config_gz: str | None,
+                                            boot_config: str | None, cmdline: str,
+                                            expected: bool) -> None:
+    proc, boot = _trees(tmp_path, config_gz=config_gz, boot_config=boot_config, cmdline=cmdline)
+    assert x32_abi(proc, boot, release="6.1.0-test") is expected
+
+
+def test_a_kernel_without_x32_gets_a_filter_without_it() -> None:
+    assert default_profile([], arch="x86_64", x32=False)["architectures"] == [
+        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    assert "SCMP_ARCH_X32" in default_profile([], arch="x86_64")["architectures"]
+    assert default_profile([], arch="aarch64", x32=False)["architectures"] == [
+        "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+
+
+def test_the_engine_probes_x32_once_a_boot(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(seccomp, "x32_abi", lambda *a, **k: calls.append(1) or False)
+    assert engine._x32_abi is False
+    other = type(engine)(engine.paths.root, engine.paths.run)
+    try:
+        assert other._x32_abi is False and calls == [1]          # the second read the setting
+        boot, _, value = other.db.get_setting("host.x32_abi").rpartition(" ")
+        other.db.set_setting("host.x32_abi", f"another-boot {value}")
+        third = type(engine)(engine.paths.root, engine.paths.run)
+        assert third._x32_abi is False and calls == [1, 1]       # a new boot probes again
+        third.close()
+    finally:
+        other.close()
