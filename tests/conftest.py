@@ -103,7 +103,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if factory is not None:
         try:
             for db in factory.getbasetemp().rglob("state.db"):
-                roots.setdefault(db, Paths.from_env(db.parent))    # made by a CLI run
+                roots.setdefault(db, Paths(root=db.parent, run=db.parent / "run"))  # a CLI run's
         except OSError:
             pass
     for paths in roots.values():

@@ -209,17 +209,23 @@ def _cap_name(cap: str) -> str:
 
 
 def x32_abi(proc: Path = Path("/proc"), boot: Path = Path("/boot"),
-            release: str | None = None) -> bool:
+            release: str | None = None, sys_root: Path = Path("/sys")) -> bool:
     """Whether the running kernel serves x32 system calls.
 
     Each ABI in a filter costs the runtime ~6 ms at every container start
     (runc builds the filter for each), and most x86_64 kernels have no x32:
     built without it, or (Debian) built with it off unless booted with
-    ``syscall.x32=y``. Read from the kernel's build config
-    (``/proc/config.gz``, else ``/boot/config-<release>``); when neither is
-    there the answer is True, so the filter covers x32 as Docker's does.
+    ``syscall.x32=y``. Read from the switch itself
+    (``/sys/module/syscall/parameters/x32``) where there is one, else the
+    kernel's build config (``/proc/config.gz``, else
+    ``/boot/config-<release>``) and command line; when nothing says, the
+    answer is True, so the filter covers x32 as Docker's does.
     """
     import gzip
+    try:                  # the switch itself, where the kernel has x32 built in
+        return (sys_root / "module" / "syscall" / "parameters" / "x32").read_text().strip() in ("Y", "1")
+    except OSError:
+        pass
     try:
         config = gzip.decompress((proc / "config.gz").read_bytes()).decode(errors="replace")
     except (OSError, EOFError, ValueError):
@@ -230,13 +236,21 @@ def x32_abi(proc: Path = Path("/proc"), boot: Path = Path("/boot"),
     lines = set(config.splitlines())
     if "CONFIG_X86_X32_ABI=y" not in lines and "CONFIG_X86_X32=y" not in lines:
         return False
-    if "CONFIG_X86_X32_DISABLED=y" in lines:
-        try:
-            cmdline = (proc / "cmdline").read_text().split()
-        except OSError:
-            return True
-        return "syscall.x32=y" in cmdline or "syscall.x32=1" in cmdline
-    return True
+    try:
+        cmdline = (proc / "cmdline").read_text().split()
+    except OSError:
+        return True
+    enabled = "CONFIG_X86_X32_DISABLED=y" not in lines
+    for word in cmdline:                      # the last one wins, as the kernel reads them
+        if word == "syscall.x32":
+            enabled = True
+        elif word.startswith("syscall.x32="):
+            value = word.partition("=")[2].lower()
+            if value in ("y", "yes", "1", "on", "true"):
+                enabled = True
+            elif value in ("n", "no", "0", "off", "false"):
+                enabled = False
+    return enabled
 
 
 def default_profile(caps: Iterable[str], *, arch: str | None = None,

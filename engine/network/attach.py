@@ -353,9 +353,9 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[Network
     and ``br-*`` do): ``network rm`` and ``system reset`` delete it, a
     reboot loses it. One that is there with its address is this root's,
     up since an earlier run: it is left for the caller to ensure (up,
-    sysctls) once its own checks passed. So is a network's with containers
-    attached, which is never moved: ensuring makes its bridge again where
-    it was. Otherwise (missing, or without its
+    sysctls) once its own checks passed. A network with containers attached
+    is never moved: its bridge is made again where it was (under the lock,
+    unless its subnet is taken by now). Otherwise (missing, or without its
     address) the host is checked, under the host-wide lock: bridges whose
     state root is gone are removed, then the subnet is compared with the
     host's routes and addresses — other roots' bridges, docker0, VPNs —
@@ -370,11 +370,22 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[Network
         NetworkError: a user-chosen subnet is in use elsewhere on the host.
     """
     addresses = dp.bridge_addresses(net.bridge)
-    if (addresses is not None and net.gateway_interface in addresses) \
-            or store.endpoints(ctx.db, network_id=net.id):
+    if addresses is not None and net.gateway_interface in addresses:
         return net, False
+    in_use = bool(store.endpoints(ctx.db, network_id=net.id))
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         _remove_orphan_bridges(dp)
+        if in_use:
+            # Containers are on it (someone deleted the bridge under them): it is made
+            # again where it was, unless another holds that subnet by now.
+            clash = next(((o, s) for o, s in store.host_taken(ctx, ctx.db.conn)
+                          if s.overlaps(net.subnet)), None)
+            if clash is not None:
+                raise NetworkError(f"the bridge of network {net.name} is gone and its subnet "
+                                   f"{net.subnet} is now in use on {clash[0]}",
+                                   hint=f"stop the containers on {net.name}, then start them again")
+            _ensure_bridge(ctx, dp, net)
+            return net, False
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         taken = store.host_taken(ctx, ctx.db.conn)
         clash = next(((o, s) for o, s in taken if s.overlaps(net.subnet)), None)
@@ -402,12 +413,21 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[Network
 def _remove_orphan_bridges(dp: Dataplane) -> None:
     """Delete the bridges of state roots that no longer exist (a root removed by hand).
 
-    Their subnets would otherwise stay taken on the host for good. Call
-    with the host-wide lock (no root is making a bridge meanwhile).
+    Their subnets would otherwise stay taken on the host for good. Only a
+    bridge with no port, whose root's database is surely absent (not just
+    unreadable, or on a file system that is away), goes: at worst it is a
+    live root's idle bridge that this process cannot see, which that root
+    makes again on its next run. Call with the host-wide lock.
     """
-    for bridge, root in dp.owned_bridges():
-        if root and not (Path(root) / DB_FILE).exists():
+    for bridge, root, ports in dp.owned_bridges():
+        if ports:
+            continue
+        try:
+            os.stat(os.path.join(root, DB_FILE))
+        except FileNotFoundError:
             dp.delete_link(bridge)
+        except OSError:
+            pass
 
 
 def _apply_rules(ctx: NetContext, dp: Dataplane) -> None:
@@ -446,7 +466,8 @@ def teardown(ctx: NetContext, container_id: str, *, dataplane: Dataplane | None 
 
 def _teardown_locked(ctx: NetContext, container_id: str, dp: Dataplane, *,
                      fast: bool = False) -> None:
-    """Undo a container's network; ``fast`` (its processes are gone) leaves the veths to the kernel."""
+    """Undo a container's network; ``fast`` (it has exited: its processes are gone or going)
+    leaves the veths to the kernel."""
     eps = store.endpoints(ctx.db, container_id=container_id)
     has_ports = bool(store.port_mappings(ctx.db, container_id))
     path = netns_path(ctx.paths, container_id)

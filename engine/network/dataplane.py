@@ -19,14 +19,14 @@ class Dataplane(Protocol):
 
     def ensure_bridge(self, name: str, address: IPv4Interface,
                       sysctls: Sequence[tuple[str, str]], owner: str = "") -> None:
-        """Create (or keep) bridge ``name`` with ``address`` (its only one), up, with
-        ``sysctls`` set; a new one is labelled with ``owner``, its state root."""
+        """Create (or keep) bridge ``name`` with ``address``, up, with ``sysctls`` set;
+        a new one is labelled with ``owner``, its state root."""
 
     def bridge_addresses(self, name: str) -> list[IPv4Interface] | None:
         """IPv4 addresses of host interface ``name`` (None: no such interface)."""
 
-    def owned_bridges(self) -> list[tuple[str, str]]:
-        """``(bridge, state root)`` of every portside bridge on the host."""
+    def owned_bridges(self) -> list[tuple[str, str, int]]:
+        """``(bridge, state root, number of ports)`` of every portside bridge on the host."""
 
     def delete_link(self, name: str) -> None:
         """Delete a host interface; gone already is fine."""
@@ -80,7 +80,7 @@ class LinuxDataplane:
         from . import netlink
         return netlink.bridge_addresses(name)
 
-    def owned_bridges(self) -> list[tuple[str, str]]:
+    def owned_bridges(self) -> list[tuple[str, str, int]]:
         from . import netlink
         return netlink.owned_bridges()
 

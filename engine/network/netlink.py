@@ -249,9 +249,9 @@ OWNER_PREFIX = "portside:"
 def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500, *, owner: str = "") -> bool:
     """Create bridge ``name`` with ``address`` and bring it up; no-op if it is there.
 
-    The bridge carries that one IPv4 address: any other is removed (left
-    from an earlier subnet). A new bridge gets ``owner`` (its state root)
-    as its alias, so a bridge whose root is gone can be recognised.
+    A new bridge gets ``owner`` (its state root, an absolute path) as its
+    alias, so a bridge whose root is gone can be recognised; a path too long
+    for an alias (255 bytes) gets none.
     Returns True when the bridge was created now.
 
     Raises:
@@ -265,16 +265,18 @@ def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500, *, owner: 
                 ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, mtu=mtu)
                 idx = link_index(ipr, name)
                 assert idx is not None
-                if owner:
-                    ipr.link("set", index=idx, ifalias=(OWNER_PREFIX + owner)[:255])
+                alias = _owner_alias(owner)
+                if alias:
+                    try:
+                        ipr.link("set", index=idx, ifalias=alias)
+                    except NetlinkError:
+                        pass          # a label only: the bridge works without it
             assert idx is not None
-            want = (str(address.ip), address.network.prefixlen)
             have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
                     for a in ipr.get_addr(index=idx, family=socket.AF_INET)}
-            for ip, plen in have - {want}:
-                ipr.addr("del", index=idx, address=ip, prefixlen=plen)
-            if want not in have:
-                ipr.addr("add", index=idx, address=want[0], prefixlen=want[1])
+            if (str(address.ip), address.network.prefixlen) not in have:
+                ipr.addr("add", index=idx, address=str(address.ip),
+                         prefixlen=address.network.prefixlen)
             ipr.link("set", index=idx, state="up")
         except NetlinkError as err:
             if err.code == errno.EPERM:
@@ -311,23 +313,35 @@ def bridge_addresses(name: str) -> list[IPv4Interface] | None:
                 for a in ipr.get_addr(index=idx, family=socket.AF_INET)]
 
 
-def owned_bridges(sys_root: Path = Path("/sys")) -> list[tuple[str, str]]:
-    """``(bridge, state root)`` of every portside bridge on the host (read from their aliases)."""
+def _owner_alias(owner: str) -> bytes:
+    """The alias naming ``owner``; empty if it is not absolute or too long to keep whole."""
+    alias = os.fsencode(OWNER_PREFIX + owner)
+    return alias if owner.startswith("/") and len(alias) < 255 else b""
+
+
+def owned_bridges(sys_root: Path = Path("/sys")) -> list[tuple[str, str, int]]:
+    """``(bridge, state root, ports)`` of every portside bridge on the host.
+
+    The root is read from the bridge's alias (bridges without one are not
+    listed), the ports from its ``brif`` directory.
+    """
     out = []
     base = sys_root / "class" / "net"
     try:
         names = os.listdir(base)
     except OSError:
         return []
+    prefix = os.fsencode(OWNER_PREFIX)
     for name in names:
         if not (name.startswith("ps-") or name.startswith("portside")):
             continue
         try:
-            alias = (base / name / "ifalias").read_text().strip()
+            alias = (base / name / "ifalias").read_bytes().rstrip(b"\n")
+            ports = len(os.listdir(base / name / "brif"))
         except OSError:
             continue
-        if alias.startswith(OWNER_PREFIX) and len(alias) < 255:     # a cut alias proves nothing
-            out.append((name, alias[len(OWNER_PREFIX):]))
+        if alias.startswith(prefix) and alias[len(prefix):].startswith(b"/"):
+            out.append((name, os.fsdecode(alias[len(prefix):]), ports))
     return out
 
 

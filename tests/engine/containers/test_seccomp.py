@@ -171,12 +171,24 @@ def _trees(tmp_path: Path, *, config_gz: str | None = None, boot_config: str | N
     (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet", False),     # Debian's way
     (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet syscall.x32=y", True),
     (None, None, "quiet", True),                  # no config to read: cover x32, as Docker does
+    (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "syscall.x32=y syscall.x32=off", False),
+    (None, "CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet syscall.x32", True),
+    ("CONFIG_X86_X32_ABI=y\n", None, "syscall.x32=N", False),
 ])
 def test_x32_is_read_from_the_kernel_config(tmp_path: Path, config_gz: str | None,
                                             boot_config: str | None, cmdline: str,
                                             expected: bool) -> None:
     proc, boot = _trees(tmp_path, config_gz=config_gz, boot_config=boot_config, cmdline=cmdline)
-    assert x32_abi(proc, boot, release="6.1.0-test") is expected
+    assert x32_abi(proc, boot, release="6.1.0-test", sys_root=tmp_path / "sys") is expected
+
+
+@pytest.mark.parametrize("switch, expected", [("Y", True), ("N", False)])
+def test_x32_is_read_from_its_switch_first(tmp_path: Path, switch: str, expected: bool) -> None:
+    proc, boot = _trees(tmp_path, config_gz="# CONFIG_X86_X32_ABI is not set\n")
+    param = tmp_path / "sys" / "module" / "syscall" / "parameters"
+    param.mkdir(parents=True)
+    (param / "x32").write_text(switch + "\n")
+    assert x32_abi(proc, boot, release="6.1.0-test", sys_root=tmp_path / "sys") is expected
 
 
 def test_a_kernel_without_x32_gets_a_filter_without_it() -> None:

@@ -44,8 +44,9 @@ class FakeDataplane:
     def bridge_addresses(self, name: str) -> list[IPv4Interface] | None:
         return [self.bridges[name]] if name in self.bridges else None
 
-    def owned_bridges(self) -> list[tuple[str, str]]:
-        return [(b, self.owners[b]) for b in self.bridges if self.owners.get(b)]
+    def owned_bridges(self) -> list[tuple[str, str, int]]:
+        return [(b, self.owners[b], len(self.bridge_ports(b))) for b in self.bridges
+                if self.owners.get(b)]
 
     def delete_link(self, name: str) -> None:
         self._call("delete_link", name)

@@ -285,10 +285,26 @@ def test_a_network_in_use_keeps_its_subnet_when_its_bridge_is_made_again(
     prepare(net_engine, A, "web", spec(network="portside"))
     net = net_engine.network("portside")
     del dp.bridges[net.bridge]                          # someone deleted it under a running container
-    dp.routes.append(("vpn0", IPv4Network(str(net.subnet))))   # and the subnet now clashes
     prepare(net_engine, B, "db", spec(network="portside"))
-    assert net_engine.network("portside").subnet == net.subnet  # not moved under container A
-    assert dp.bridges[net.bridge] == net.gateway_interface
+    assert dp.bridges[net.bridge] == net.gateway_interface     # made again where it was
+    teardown(net_engine, B)
+    del dp.bridges[net.bridge]
+    dp.routes.append(("vpn0", IPv4Network(str(net.subnet))))   # ...and now its subnet is taken
+    with pytest.raises(NetworkError, match=r"bridge of network portside is gone .* in use on"):
+        prepare(net_engine, B, "db", spec(network="portside"))
+    assert net_engine.network("portside").subnet == net.subnet  # never moved under container A
+    assert net.bridge not in dp.bridges
+
+
+def test_an_orphan_bridge_with_ports_is_left(
+        net_engine: Engine, dp: FakeDataplane, tmp_path: os.PathLike[str]) -> None:
+    from ipaddress import IPv4Interface
+    gone = os.path.join(str(tmp_path), "gone")
+    dp.bridges["ps-busy00000000"] = IPv4Interface("10.89.9.1/24")
+    dp.owners["ps-busy00000000"] = gone
+    dp.veths["vpsx"] = ("ps-busy00000000", netns_path(net_engine.paths, C), "eth0")  # a port
+    prepare(net_engine, A, "web", spec(network="portside"))
+    assert "ps-busy00000000" in dp.bridges                # something is plugged in: not ours to judge
 
 
 def test_a_bridge_without_its_address_goes_through_the_host_check(net_engine: Engine,
@@ -312,3 +328,23 @@ def test_teardown_takes_the_veth_down_and_leaves_it_to_the_namespace(net_engine:
     teardown(net_engine, A)
     assert ("veth_down", (host_if,)) in dp.calls
     assert "remove_veth" not in dp.names() and dp.veths == {}
+
+
+def test_bridge_aliases_name_their_root_and_are_read_back(tmp_path: os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    from engine.network import netlink
+    assert netlink._owner_alias("/var/lib/portside") == b"portside:/var/lib/portside"
+    assert netlink._owner_alias("rel/root") == b""            # not a path anyone else can check
+    assert netlink._owner_alias("/" + "x" * 300) == b""       # would not fit whole
+    net = Path(tmp_path) / "class" / "net"
+    for name, alias, ports in (("ps-aaaa", b"portside:/srv/ps \n", ["vps1"]),
+                               ("ps-bbbb", b"portside:/data/\xff\n", []),
+                               ("ps-cccc", b"something else\n", []),
+                               ("eth0", b"portside:/x\n", [])):
+        (net / name / "brif").mkdir(parents=True)
+        (net / name / "ifalias").write_bytes(alias)
+        for p in ports:
+            (net / name / "brif" / p).touch()
+    got = sorted(netlink.owned_bridges(Path(tmp_path)))
+    assert got == [("ps-aaaa", "/srv/ps ", 1), ("ps-bbbb", os.fsdecode(b"/data/\xff"), 0)]
