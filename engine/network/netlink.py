@@ -26,8 +26,43 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError as _NetlinkError
+import importlib.util
+import sys
+
+
+def _lean_pyroute2() -> None:
+    """Let pyroute2's rtnetlink part be imported without ``pyroute2/__init__.py``.
+
+    That file only re-exports every class of the library (NDB, IPDB,
+    WireGuard, nl80211...), importing them all: ~40 ms more per process
+    than the part portside uses, paid by every command that touches the
+    network. The package gets its real module object with ``__path__`` set,
+    so submodules import as usual (``from pyroute2 import config`` too); the
+    first look-up of any other name on it runs the real ``__init__`` there,
+    so other users in the process see the whole package.
+    """
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+    pkg = importlib.util.module_from_spec(spec)
+
+    def __getattr__(name: str) -> Any:
+        if not name.startswith("_") and importlib.util.find_spec(f"pyroute2.{name}") is not None:
+            return importlib.import_module(f"pyroute2.{name}")     # "from pyroute2 import config"
+        if pkg.__dict__.pop("__getattr__", None) is None:
+            raise AttributeError(f"module 'pyroute2' has no attribute {name!r}")
+        spec.loader.exec_module(pkg)         # type: ignore[union-attr]
+        return getattr(pkg, name)
+
+    pkg.__getattr__ = __getattr__            # type: ignore[attr-defined]
+    sys.modules["pyroute2"] = pkg
+
+
+_lean_pyroute2()
+from pyroute2.iproute.linux import IPRoute  # noqa: E402
+from pyroute2.netlink.exceptions import NetlinkError as _NetlinkError  # noqa: E402
 
 from ..errors import NetworkError, NeedsRoot
 

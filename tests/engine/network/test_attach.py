@@ -348,3 +348,4 @@ def test_bridge_aliases_name_their_root_and_are_read_back(tmp_path: os.PathLike[
             (net / name / "brif" / p).touch()
     got = sorted(netlink.owned_bridges(Path(tmp_path)))
     assert got == [("ps-aaaa", "/srv/ps ", 1), ("ps-bbbb", os.fsdecode(b"/data/\xff"), 0)]
+
