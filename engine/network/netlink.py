@@ -321,20 +321,29 @@ def ensure_bridge(name: str, address: IPv4Interface, mtu: int = 1500, *, owner: 
     return created
 
 
+def _change_link(ipr: IPRoute, name: str, what: str, command: str, **attrs: Any) -> bool:
+    """``ip link <command>`` on interface ``name`` of ``ipr``'s namespace; False if it is not there.
+
+    Raises:
+        NetworkError: the kernel refused (``what`` says what was being done).
+    """
+    idx = link_index(ipr, name)
+    if idx is None:
+        return False
+    try:
+        ipr.link(command, index=idx, **attrs)
+    except NetlinkError as err:
+        if err.code == errno.ENODEV:
+            return False                  # gone meanwhile
+        raise NetworkError(f"cannot {what} {name}: {err}") from err
+    return True
+
+
 @_off_event_loop
 def delete_link(name: str) -> bool:
     """Delete interface ``name`` in the host namespace; returns False if it was not there."""
     with host_route() as ipr:
-        idx = link_index(ipr, name)
-        if idx is None:
-            return False
-        try:
-            ipr.link("del", index=idx)
-        except NetlinkError as err:
-            if err.code == errno.ENODEV:
-                return False
-            raise NetworkError(f"cannot delete interface {name}: {err}") from err
-    return True
+        return _change_link(ipr, name, "delete interface", "del")
 
 
 @_off_event_loop
@@ -384,16 +393,7 @@ def owned_bridges(sys_root: Path = Path("/sys")) -> list[tuple[str, str, int]]:
 def link_down(name: str) -> bool:
     """Set host interface ``name`` down; returns False if it is not there."""
     with host_route() as ipr:
-        idx = link_index(ipr, name)
-        if idx is None:
-            return False
-        try:
-            ipr.link("set", index=idx, state="down")
-        except NetlinkError as err:
-            if err.code == errno.ENODEV:
-                return False
-            raise NetworkError(f"cannot set {name} down: {err}") from err
-    return True
+        return _change_link(ipr, name, "take down", "set", state="down")
 
 
 @_off_event_loop
@@ -430,14 +430,8 @@ def add_veth(host_if: str, netns: Path, ifname: str, mac: str, address: IPv4Inte
             if br is None:
                 raise NetworkError(f"bridge {bridge} is missing",
                                    hint="retry; portside recreates it on the next start")
-            stale = link_index(ipr, host_if)
-            if stale is not None:
-                # This container's pair from an earlier run, its namespace still being destroyed.
-                try:
-                    ipr.link("del", index=stale)
-                except NetlinkError as err:
-                    if err.code != errno.ENODEV:
-                        raise
+            # This container's pair from an earlier run, its namespace still being destroyed.
+            _change_link(ipr, host_if, "replace the dying", "del")
             nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("add", ifname=host_if, kind="veth", mtu=mtu,
@@ -487,13 +481,7 @@ def remove_veth(host_if: str, netns: Path | None, ifname: str) -> None:
         return
     if netns is not None and netns_mounted(netns):
         with netns_route(netns) as nipr:
-            idx = link_index(nipr, ifname)
-            if idx is not None:
-                try:
-                    nipr.link("del", index=idx)
-                except NetlinkError as err:
-                    if err.code != errno.ENODEV:
-                        raise NetworkError(f"cannot delete {ifname} in {netns}: {err}") from err
+            _change_link(nipr, ifname, f"delete (in {netns})", "del")
 
 
 @_off_event_loop

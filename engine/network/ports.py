@@ -10,7 +10,6 @@ the next rewrite does not fix.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import re
 import socket

@@ -45,6 +45,22 @@ def write_log(path: Path, lines: list[tuple[str, str]], start: datetime = T0) ->
     return path
 
 
+def make_app(engine: Engine, **config: Any) -> Any:
+    """The app on ``engine``, watching every 0.1 s; ``config``: :class:`tui.config.Config` fields."""
+    from tui.app import PortsideApp
+    from tui.config import Config
+    return PortsideApp(engine, Config(**config), watch_interval=0.1)
+
+
+async def images_view(app: Any, pilot: Any) -> Any:
+    """Switch to the Images view and wait until it lists every image; returns its table."""
+    from tui.widgets.images_table import ImagesTable
+    await pilot.press("2")
+    table = app.query_one(ImagesTable)
+    await wait_for(pilot, lambda: table.row_count == len(app.engine.images()))
+    return table
+
+
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro_fn())
 

@@ -12,9 +12,10 @@ import pytest
 
 from engine import ContainerSpec, Engine
 from tests.conftest import busybox_engine, container_maker, remove_containers
+from tests.tui import fixtures
 from tests.tui.fixtures import run, wait_for
 from tui.app import PortsideApp
-from tui.config import Config, builtin_highlights
+from tui.config import builtin_highlights
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.run_dialog import RunDialog
 from tui.widgets.containers_table import ContainersTable
@@ -44,7 +45,7 @@ def make(engine: Engine) -> Iterator[Callable[..., str]]:
 
 
 def make_app(engine: Engine) -> PortsideApp:
-    return PortsideApp(engine, Config(highlights=builtin_highlights()), watch_interval=0.1)
+    return fixtures.make_app(engine, highlights=builtin_highlights())  # type: ignore[no-any-return]
 
 
 def status(engine: Engine, cid: str) -> str:

@@ -8,26 +8,19 @@ import pytest
 
 from engine import Engine, EngineError, InvalidState, NeedsRoot
 from tests.imagefactory import oci_image, oci_layout
-from tests.tui.fixtures import run, wait_for
+from tests.tui import fixtures
+from tests.tui.fixtures import images_view, run, wait_for
 from tui import app as app_module
 from tui.app import PortsideApp
-from tui.config import Config, builtin_highlights
+from tui.config import builtin_highlights
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen, help_rows
 from tui.widgets.host_bar import HostBar
-from tui.widgets.images_table import ImagesTable
 
 
 def make_app(engine: Engine) -> PortsideApp:
-    return PortsideApp(engine, Config(highlights=builtin_highlights()), watch_interval=0.1)
-
-
-async def images_view(app: PortsideApp, pilot: Any) -> ImagesTable:
-    await pilot.press("2")
-    table = app.query_one(ImagesTable)
-    await wait_for(pilot, lambda: table.row_count == len(app.engine.images()))
-    return table
+    return fixtures.make_app(engine, highlights=builtin_highlights())  # type: ignore[no-any-return]
 
 
 def test_starts_at_80x24_and_lists_images(images_engine: Engine) -> None:
@@ -119,7 +112,7 @@ def test_help_lists_every_binding_with_its_id(images_engine: Engine) -> None:
 
 def test_keymap_from_config_rebinds(images_engine: Engine) -> None:
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(keymap={"image.tag": "T"}), watch_interval=0.1)
+        app = fixtures.make_app(images_engine, keymap={"image.tag": "T"})
         async with app.run_test(size=(80, 24)) as pilot:
             await images_view(app, pilot)
             await pilot.press("T")

@@ -1,19 +1,12 @@
 """Volumes view, events view, theme and mouse toggles, on a real engine."""
 from __future__ import annotations
 
-from typing import Any
 
 from engine import Engine
-from tests.tui.fixtures import run, wait_for
-from tui.app import PortsideApp
-from tui.config import Config
+from tests.tui.fixtures import make_app, run, wait_for
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.widgets.events_table import EventsTable
 from tui.widgets.volumes_table import VolumesTable
-
-
-def make_app(engine: Engine, **kw: Any) -> PortsideApp:
-    return PortsideApp(engine, Config(**kw), watch_interval=0.1)
 
 
 def test_volume_create_and_remove(engine: Engine) -> None:

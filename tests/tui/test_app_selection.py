@@ -5,28 +5,15 @@ the current row, a removal by another process, a sort.
 """
 from __future__ import annotations
 
-from typing import Any
 
 from textual.widgets import Footer
 
 from engine import Engine
-from tests.tui.fixtures import run, wait_for
+from tests.tui.fixtures import images_view, make_app, run, wait_for
 from tui.app import PortsideApp
-from tui.config import Config
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.images_table import ImagesTable
-
-
-def make_app(engine: Engine) -> PortsideApp:
-    return PortsideApp(engine, Config(), watch_interval=0.1)
-
-
-async def images_view(app: PortsideApp, pilot: Any) -> ImagesTable:
-    await pilot.press("2")
-    table = app.query_one(ImagesTable)
-    await wait_for(pilot, lambda: table.row_count == len(app.engine.images()))
-    return table
 
 
 def agree(app: PortsideApp, table: ImagesTable) -> bool:

@@ -9,26 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from engine import Engine
-from tests.tui.fixtures import burst, run, wait_for
-from tui.app import PortsideApp
-from tui.config import Config, builtin_highlights
+from tests.tui.fixtures import burst, images_view, make_app, run, wait_for
 from tui.screens.dialogs import PromptScreen
-from tui.widgets.images_table import ImagesTable
 from tui.widgets.lists import FilterInput
 
 from tests.tui.test_log_view import big_log, make as make_log_app
 
 
-async def images_view(app: PortsideApp, pilot: Any) -> ImagesTable:
-    await pilot.press("2")
-    table = app.query_one(ImagesTable)
-    await wait_for(pilot, lambda: table.row_count == len(app.engine.images()))
-    return table
-
-
 def test_a_burst_fills_the_filter_then_acts_on_the_list(images_engine: Engine) -> None:
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(100, 30)) as pilot:
             table = await images_view(app, pilot)
             alpine = images_engine.image("alpine:3.19").id
@@ -49,7 +39,7 @@ def test_a_burst_fills_the_filter_then_acts_on_the_list(images_engine: Engine) -
 
 def test_a_burst_into_the_dialog_that_its_first_key_opens(images_engine: Engine) -> None:
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(100, 30)) as pilot:
             table = await images_view(app, pilot)
             hello = images_engine.image("hello:1").id
@@ -88,7 +78,7 @@ def test_a_lost_hop_does_not_leave_the_app_deaf(images_engine: Engine,
                                                 monkeypatch: Any) -> None:
     """Were a key's hop ever dropped, the keys after it still arrive, in order."""
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(100, 30)) as pilot:
             await images_view(app, pilot)
             hop = app._key_hop

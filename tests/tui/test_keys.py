@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 from engine import Engine
-from tests.tui.fixtures import run, wait_for
+from tests.tui.fixtures import make_app, run, wait_for
 from tui.app import PortsideApp
 from tui.config import Config
 from tui.screens.dialogs import ConfirmScreen
@@ -83,7 +83,7 @@ def palette_pick(query: str):  # type: ignore[no-untyped-def]
 
 def test_palette_finds_actions_the_keys_have(images_engine: Engine) -> None:
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: len(app.main.lists.table("images").records) == 3)  # type: ignore[union-attr]
             await palette_pick("netprune")(app, pilot)               # fuzzy: Networks: Prune
@@ -106,7 +106,7 @@ def test_esc_and_a_digit_typed_fast_still_switch_views(images_engine: Engine) ->
     from textual._xterm_parser import XTermParser
 
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(80, 24)) as pilot:
             lists = app.main.lists
             assert lists.view == "containers"
@@ -132,7 +132,7 @@ def test_esc_and_a_digit_typed_fast_in_the_filter_leave_it_and_switch_views(
     from tui.widgets.lists import FilterInput
 
     async def go() -> None:
-        app = PortsideApp(images_engine, Config(), watch_interval=0.1)
+        app = make_app(images_engine)
         async with app.run_test(size=(80, 24)) as pilot:
             lists = app.main.lists
             await pilot.press("2", "slash", "a", "l")
