@@ -375,21 +375,14 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[Network
     in_use = bool(store.endpoints(ctx.db, network_id=net.id))
     with hostwide.host_lock(hostwide.host_dir(ctx)):
         _remove_orphan_bridges(dp)
-        if in_use:
-            # Containers are on it (someone deleted the bridge under them): it is made
-            # again where it was, unless another holds that subnet by now.
-            clash = next(((o, s) for o, s in store.host_taken(ctx, ctx.db.conn)
-                          if s.overlaps(net.subnet)), None)
-            if clash is not None:
-                raise NetworkError(f"the bridge of network {net.name} is gone and its subnet "
-                                   f"{net.subnet} is now in use on {clash[0]}",
-                                   hint=f"stop the containers on {net.name}, then start them again")
-            _ensure_bridge(ctx, dp, net)
-            return net, False
-    with hostwide.host_lock(hostwide.host_dir(ctx)):
         taken = store.host_taken(ctx, ctx.db.conn)
         clash = next(((o, s) for o, s in taken if s.overlaps(net.subnet)), None)
         if clash is not None:
+            if in_use:
+                # Someone deleted the bridge under its containers, and the subnet went elsewhere.
+                raise NetworkError(f"the bridge of network {net.name} is gone and its subnet "
+                                   f"{net.subnet} is now in use on {clash[0]}",
+                                   hint=f"stop the containers on {net.name}, then start them again")
             if not store.auto_subnet(ctx.db, net):
                 raise NetworkError(f"subnet {net.subnet} of network {net.name} overlaps "
                                    f"{clash[1]} on {clash[0]}",
@@ -407,7 +400,8 @@ def _bring_up(ctx: NetContext, dp: Dataplane, net: NetworkInfo) -> tuple[Network
                           (str(subnet), str(gateway), net.id))
             net = store.get_network(ctx.db, net.id)
         _ensure_bridge(ctx, dp, net)
-    return net, addresses is None
+    # Made again under containers is not "made for this run": a refusal must not delete it.
+    return net, addresses is None and not in_use
 
 
 def _remove_orphan_bridges(dp: Dataplane) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import select
 import threading
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def test_an_instance_is_reused_for_another_directory(tmp_path: Path) -> None:
     t = _later(b / "exit")
     assert watch.wait_until(b, (b / "exit").exists, timeout=20, recheck=20)
     t.join()
+    second.wait(0)                               # drop b's own events so far
     (a / "more").write_text("x")                 # the old directory no longer wakes it
-    second.wait(0)
+    assert select.select([second.fd], [], [], 0.2)[0] == []
+    (b / "more").write_text("x")                 # its own does
+    assert select.select([second.fd], [], [], 5)[0] == [second.fd]
     second.close()
 
 
