@@ -32,11 +32,14 @@ class ViewTabs(Tabs):
 
 
 # Esc then a digit typed within Textual's escape delay arrives as one key,
-# named after the character a Mac's option+digit types (see MainScreen).
-ESC_DIGIT: dict[str, str] = {
-    "inverted_exclamation_mark": "1", "trade_mark_sign": "2", "pound_sign": "3",
-    "cent_sign": "4", "infinity": "5", **{f"alt+{d}": d for d in "12345"},
+# named after the character a Mac's option+digit types; MainScreen binds the
+# same names (written out there: its bindings are checked as literals).
+ESC_DIGIT_KEY: dict[str, str] = {
+    "1": "inverted_exclamation_mark", "2": "trade_mark_sign", "3": "pound_sign",
+    "4": "cent_sign", "5": "infinity",
 }
+ESC_DIGIT: dict[str, str] = {k: d for d, name in ESC_DIGIT_KEY.items() for k in (name, f"alt+{d}")}
+"""Key name -> the digit it stands for (``alt+2`` from terminals that report alt, too)."""
 
 
 class FilterInput(Input):
