@@ -75,21 +75,26 @@ def measure_portside(engine: Engine, samples: int) -> tuple[float, float, float,
     return statistics.median(walls), statistics.mean(cpus), statistics.median(lookups), rows
 
 
-def measure_cli(root: Path, runs: int) -> tuple[float, float, int]:
-    """(median wall ms, mean CPU ms, rows) of ``portside stats --no-stream`` as a process."""
+def measure_process(run: Callable[[], str], runs: int) -> tuple[float, float, int]:
+    """(median wall ms, mean CPU ms of the children, rows printed) of a command ``run`` starts."""
     walls, cpus = [], []
     rows = 0
     for _ in range(runs):
         c = children_cpu()
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "tui", "--root", str(root), "--run-dir", str(root.parent / "run"), "stats",
-                              "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}"],
-                             capture_output=True, text=True, check=True, cwd=REPO,
-                             stdin=subprocess.DEVNULL).stdout
+        out = run()
         walls.append((time.perf_counter() - t) * 1000)
         cpus.append((children_cpu() - c) * 1000)
         rows = len(out.splitlines())
     return statistics.median(walls), statistics.mean(cpus), rows
+
+
+def measure_cli(root: Path, runs: int) -> tuple[float, float, int]:
+    """``portside stats --no-stream`` as a process."""
+    return measure_process(lambda: subprocess.run(
+        [sys.executable, "-m", "tui", "--root", str(root), "--run-dir", str(root.parent / "run"),
+         "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}"],
+        capture_output=True, text=True, check=True, cwd=REPO, stdin=subprocess.DEVNULL).stdout, runs)
 
 
 def portside_cli(root: Path, *args: str) -> str:
@@ -108,17 +113,9 @@ def start_many(n: int, start: Callable[[int], str], jobs: int) -> list[str]:
 
 
 def measure_podman(podman: Podman, runs: int) -> tuple[float, float, int]:
-    """(median wall ms, mean CPU ms, rows) of ``podman stats --no-stream``."""
-    walls, cpus = [], []
-    rows = 0
-    for _ in range(runs):
-        c = children_cpu()
-        t = time.perf_counter()
-        out = podman.podman("stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}").stdout
-        walls.append((time.perf_counter() - t) * 1000)
-        cpus.append((children_cpu() - c) * 1000)
-        rows = len(out.splitlines())
-    return statistics.median(walls), statistics.mean(cpus), rows
+    """``podman stats --no-stream``."""
+    return measure_process(lambda: podman.podman(
+        "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}").stdout, runs)
 
 
 def main() -> int:
