@@ -241,21 +241,23 @@ class Store:
                 c.execute(f"PRAGMA user_version={i + 1}")
 
     # -- small helpers used across the engine ------------------------------
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A disk, permission or corruption error of a read becomes a StateError."""
         try:
-            return self.conn.execute(sql, args).fetchall()
+            yield
         except sqlite3.DatabaseError as err:
             if _environmental(err):
                 raise state_error(err, self.path) from err
             raise
 
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._reading():
+            return self.conn.execute(sql, args).fetchall()
+
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        try:
+        with self._reading():
             return self.conn.execute(sql, args).fetchone()
-        except sqlite3.DatabaseError as err:
-            if _environmental(err):
-                raise state_error(err, self.path) from err
-            raise
 
     def add_event(self, c: sqlite3.Connection, type_: str, action: str, actor_id: str,
                   attrs: Mapping[str, str] | None = None) -> None:
